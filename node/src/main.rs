@@ -1,0 +1,2 @@
+//! The `stockade` binary (CLI arrives in the next commit).
+fn main() {}

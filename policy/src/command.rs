@@ -1,0 +1,260 @@
+//! Commands: the only way the cluster state changes.
+//!
+//! A command is validated against the state it would change and then applied.
+//! Both steps are pure and deterministic: the same commands applied to the
+//! same state give byte-identical states on every node, which is what lets
+//! Raft replicate commands rather than states.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ValidationError;
+use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
+use crate::model::{
+    AlertSink, Endpoint, EndpointKey, Fingerprint, Identity, IdentityName, IdentityRule, Mode,
+    Node, Rule, RuleSpec, Sha256, Zone,
+};
+use crate::state::{ClusterState, Settings};
+use crate::validate;
+
+/// A change to the cluster state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Command {
+    /// Create a zone, or change the mode or description of an existing one.
+    UpsertZone {
+        /// The zone's number: allocated when absent; when given for a new
+        /// zone, it must be free (used to restore a document's numbers).
+        #[serde(default)]
+        id: Option<ZoneId>,
+        /// The zone's name.
+        name: String,
+        /// Its mode.
+        mode: Mode,
+        /// Free text.
+        #[serde(default)]
+        description: String,
+    },
+    /// Remove a zone nothing refers to any more.
+    RemoveZone {
+        /// The zone's name.
+        name: String,
+    },
+    /// Define an application identity.
+    DefineIdentity {
+        /// Its number: allocated when absent; when given, it must be free.
+        #[serde(default)]
+        id: Option<IdentityId>,
+        /// Its name.
+        name: IdentityName,
+    },
+    /// Remove an identity nothing refers to any more.
+    RemoveIdentity {
+        /// Its name.
+        name: IdentityName,
+    },
+    /// Create or replace an identity rule.
+    UpsertIdentityRule(IdentityRule),
+    /// Remove an identity rule.
+    RemoveIdentityRule {
+        /// The rule's name.
+        name: String,
+    },
+    /// Register a binary as belonging to an identity.
+    RegisterFingerprint(Fingerprint),
+    /// Forget a registered binary.
+    RemoveFingerprint {
+        /// Its digest.
+        sha256: Sha256,
+    },
+    /// Create a rule, or replace the rule with this number.
+    UpsertRule {
+        /// The rule's number: allocated when absent.
+        #[serde(default)]
+        id: Option<RuleId>,
+        /// What the rule says.
+        spec: RuleSpec,
+    },
+    /// Remove a rule.
+    RemoveRule {
+        /// Its number.
+        id: RuleId,
+    },
+    /// Create or replace an endpoint.
+    UpsertEndpoint(Endpoint),
+    /// Remove an endpoint.
+    RemoveEndpoint {
+        /// Its address.
+        ip: IpAddr,
+        /// Its port, if it has one.
+        #[serde(default)]
+        port: Option<u16>,
+    },
+    /// Add a node, or change its address or labels.
+    UpsertNode(Node),
+    /// Remove a node that no endpoint refers to any more.
+    RemoveNode {
+        /// Its id.
+        id: NodeId,
+    },
+    /// Create or replace an alert sink.
+    UpsertSink(AlertSink),
+    /// Remove an alert sink.
+    RemoveSink {
+        /// Its name.
+        name: String,
+    },
+    /// Replace the cluster-wide settings.
+    SetSettings(Settings),
+    /// Several commands that take effect together or not at all.
+    Batch(Vec<Command>),
+}
+
+/// What applying a command did, with any number it allocated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Applied {
+    /// The zone with this number was created or changed.
+    Zone(ZoneId),
+    /// The identity with this number was defined.
+    Identity(IdentityId),
+    /// The rule with this number was created or replaced.
+    Rule(RuleId),
+    /// The change was made; it allocates no number.
+    Done,
+    /// What each command of a batch did, in order.
+    Batch(Vec<Applied>),
+}
+
+impl Command {
+    /// Checks the command against `state` without changing anything.
+    ///
+    /// The error names the offending field and says why it is wrong.
+    pub fn validate(&self, state: &ClusterState) -> Result<(), ValidationError> {
+        match self {
+            // A batch is valid when its commands can be applied one after
+            // the other; the only faithful check is to do that on a copy.
+            Command::Batch(_) => self.apply(&mut state.clone()).map(drop),
+            single => validate::command(single, state),
+        }
+    }
+
+    /// Validates the command and, if it is valid, applies it to `state`.
+    ///
+    /// On error `state` is unchanged — for a batch, none of its commands
+    /// take effect.
+    pub fn apply(&self, state: &mut ClusterState) -> Result<Applied, ValidationError> {
+        if let Command::Batch(commands) = self {
+            let mut scratch = state.clone();
+            let mut results = Vec::with_capacity(commands.len());
+            for (i, command) in commands.iter().enumerate() {
+                let applied = command
+                    .apply(&mut scratch)
+                    .map_err(|e| e.within(&format!("batch[{i}]")))?;
+                results.push(applied);
+            }
+            *state = scratch;
+            return Ok(Applied::Batch(results));
+        }
+        validate::command(self, state)?;
+        Ok(self.apply_valid(state))
+    }
+
+    /// Applies a command that [`validate::command`] accepted.
+    fn apply_valid(&self, state: &mut ClusterState) -> Applied {
+        match self.clone() {
+            Command::UpsertZone {
+                id,
+                name,
+                mode,
+                description,
+            } => {
+                let id = match state.zones.get(&name) {
+                    Some(existing) => existing.id,
+                    None => id.unwrap_or(ZoneId(state.next_zone_id)),
+                };
+                state.next_zone_id = state.next_zone_id.max(id.0 + 1);
+                state.zones.insert(
+                    name.clone(),
+                    Zone {
+                        id,
+                        name,
+                        mode,
+                        description,
+                    },
+                );
+                Applied::Zone(id)
+            }
+            Command::RemoveZone { name } => {
+                state.zones.remove(&name);
+                Applied::Done
+            }
+            Command::DefineIdentity { id, name } => {
+                let id = id.unwrap_or(IdentityId(state.next_identity_id));
+                state.next_identity_id = state.next_identity_id.max(id.0 + 1);
+                state.identities.insert(id, Identity { id, name });
+                Applied::Identity(id)
+            }
+            Command::RemoveIdentity { name } => {
+                state.identities.retain(|_, i| i.name != name);
+                Applied::Done
+            }
+            Command::UpsertIdentityRule(rule) => {
+                state.identity_rules.insert(rule.name.clone(), rule);
+                Applied::Done
+            }
+            Command::RemoveIdentityRule { name } => {
+                state.identity_rules.remove(&name);
+                Applied::Done
+            }
+            Command::RegisterFingerprint(fingerprint) => {
+                state.fingerprints.insert(fingerprint.sha256, fingerprint);
+                Applied::Done
+            }
+            Command::RemoveFingerprint { sha256 } => {
+                state.fingerprints.remove(&sha256);
+                Applied::Done
+            }
+            Command::UpsertRule { id, spec } => {
+                let id = id.unwrap_or(RuleId(state.next_rule_id));
+                state.next_rule_id = state.next_rule_id.max(id.0 + 1);
+                state.rules.insert(id, Rule { id, spec });
+                Applied::Rule(id)
+            }
+            Command::RemoveRule { id } => {
+                state.rules.remove(&id);
+                Applied::Done
+            }
+            Command::UpsertEndpoint(endpoint) => {
+                state.endpoints.insert(endpoint.key(), endpoint);
+                Applied::Done
+            }
+            Command::RemoveEndpoint { ip, port } => {
+                state.endpoints.remove(&EndpointKey { ip, port });
+                Applied::Done
+            }
+            Command::UpsertNode(node) => {
+                state.nodes.insert(node.id, node);
+                Applied::Done
+            }
+            Command::RemoveNode { id } => {
+                state.nodes.remove(&id);
+                Applied::Done
+            }
+            Command::UpsertSink(sink) => {
+                state.sinks.insert(sink.name.clone(), sink);
+                Applied::Done
+            }
+            Command::RemoveSink { name } => {
+                state.sinks.remove(&name);
+                Applied::Done
+            }
+            Command::SetSettings(settings) => {
+                state.settings = settings;
+                Applied::Done
+            }
+            Command::Batch(_) => unreachable!("batches are applied by `apply`"),
+        }
+    }
+}

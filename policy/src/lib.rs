@@ -1,0 +1,48 @@
+//! The policy engine of Stockade: pure, deterministic, free of I/O.
+//!
+//! This crate owns the domain of the firewall. It defines what a policy is —
+//! [zones](Zone) with their [modes](Mode), application [identities](Identity)
+//! named `zone/app/service`, the [identity rules](IdentityRule) and binary
+//! [fingerprints](Fingerprint) that give workloads those identities, and the
+//! [rules](Rule) between applications or toward CIDRs — and holds it all in
+//! one [`ClusterState`]. The state changes only through [`Command`]s, which
+//! are validated (every error names the field at fault) and applied
+//! deterministically, so that Raft can replicate commands and every node
+//! arrives at a byte-identical state. [`compile`] turns the state into the
+//! exact eBPF map contents one node needs, and [`DataplaneEntries::decide`]
+//! is the reference of how the kernel decides over them. Policies can be
+//! exported to a TOML [document](PolicyDocument), reviewed, [diffed](diff())
+//! and imported back as one all-or-nothing batch.
+//!
+//! Nothing here performs I/O, reads a clock or draws a random number.
+
+mod command;
+pub mod compile;
+mod diff;
+mod document;
+mod error;
+mod ids;
+mod model;
+mod resolve;
+mod state;
+mod validate;
+
+pub use command::{Applied, Command};
+pub use compile::{
+    compile, explain, CompileError, DataplaneEntries, Decision, Direction, ExecKey, FlowQuery,
+    IpcacheKey, LocalExecutable, LocalWorkload, LocalWorkloads, PolicyKey, Verdict, WorkloadKey,
+};
+pub use diff::{diff, Change, DiffEntry, PolicyDiff};
+pub use document::{DocIdentity, DocRule, DocZone, PolicyDocument, Secrets};
+pub use error::{DocumentError, ValidationError};
+pub use ids::{IdentityId, NodeId, RuleId, RuleRef, ZoneId};
+pub use model::{
+    Action, AlertSink, AppSelector, Endpoint, EndpointKey, Fingerprint, Identity, IdentityName,
+    IdentityRule, L4Protocol, Mode, Node, ParseError, Peer, PortRange, Protocol, Rule, RuleSpec,
+    Secret, Severity, Sha256, SinkTarget, WorkloadSelector, Zone,
+};
+pub use resolve::{Resolution, Subject, WorkloadFacts};
+pub use state::{ClusterState, Settings};
+
+#[cfg(test)]
+mod fixtures;

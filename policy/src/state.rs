@@ -1,0 +1,114 @@
+//! The cluster state: everything the cluster agrees on, as Raft replicates it.
+//!
+//! Every collection is a `BTreeMap`, so iteration order — and with it any
+//! serialization of the state — depends only on the contents, never on the
+//! order things were inserted. That is what makes [`crate::Command::apply`]
+//! deterministic down to the byte.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
+use crate::model::{
+    AlertSink, Endpoint, EndpointKey, Fingerprint, Identity, IdentityName, IdentityRule, Mode,
+    Node, Rule, Sha256, Zone,
+};
+
+/// Cluster-wide settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Mode for workloads that belong to no zone at all (host processes no
+    /// identity rule names). `learn` keeps a new node usable until its
+    /// workloads are described.
+    pub unmanaged_mode: Mode,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            unmanaged_mode: Mode::Learn,
+        }
+    }
+}
+
+/// Everything the cluster agrees on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterState {
+    /// Cluster-wide settings.
+    pub settings: Settings,
+    /// Zones by name.
+    pub zones: BTreeMap<String, Zone>,
+    /// Identities by number.
+    pub identities: BTreeMap<IdentityId, Identity>,
+    /// Identity rules by name (the order they are tried in).
+    pub identity_rules: BTreeMap<String, IdentityRule>,
+    /// Registered binaries by digest.
+    pub fingerprints: BTreeMap<Sha256, Fingerprint>,
+    /// Rules by number.
+    pub rules: BTreeMap<RuleId, Rule>,
+    /// Endpoints by address.
+    pub endpoints: BTreeMap<EndpointKey, Endpoint>,
+    /// Nodes by id.
+    pub nodes: BTreeMap<NodeId, Node>,
+    /// Alert sinks by name.
+    pub sinks: BTreeMap<String, AlertSink>,
+    /// The next zone number to hand out.
+    pub next_zone_id: u32,
+    /// The next identity number to hand out.
+    pub next_identity_id: u32,
+    /// The next rule number to hand out.
+    pub next_rule_id: u32,
+}
+
+impl Default for ClusterState {
+    fn default() -> Self {
+        ClusterState::new()
+    }
+}
+
+impl ClusterState {
+    /// An empty cluster.
+    pub fn new() -> Self {
+        ClusterState {
+            next_zone_id: 1,
+            next_identity_id: IdentityId::FIRST_ALLOCATED,
+            next_rule_id: RuleId::FIRST_ALLOCATED,
+            settings: Settings::default(),
+            zones: BTreeMap::new(),
+            identities: BTreeMap::new(),
+            identity_rules: BTreeMap::new(),
+            fingerprints: BTreeMap::new(),
+            rules: BTreeMap::new(),
+            endpoints: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            sinks: BTreeMap::new(),
+        }
+    }
+
+    /// The identity of this name, if defined.
+    pub fn identity_by_name(&self, name: &IdentityName) -> Option<&Identity> {
+        self.identities.values().find(|i| i.name == *name)
+    }
+
+    /// The zone with this number.
+    pub fn zone_by_id(&self, id: ZoneId) -> Option<&Zone> {
+        self.zones.values().find(|z| z.id == id)
+    }
+
+    /// Whether any identity of the app `zone/app` is defined.
+    pub fn app_exists(&self, zone: &str, app: &str) -> bool {
+        self.identities
+            .values()
+            .any(|i| i.name.zone == zone && i.name.app == app)
+    }
+
+    /// Whether the app `zone/app` has registered binaries (and so only those
+    /// binaries may carry its identities).
+    pub fn app_has_fingerprints(&self, zone: &str, app: &str) -> bool {
+        self.fingerprints
+            .values()
+            .any(|f| f.identity.zone == zone && f.identity.app == app)
+    }
+}

@@ -1,0 +1,1 @@
+//! Integration tests of Stockade that cross crates: they start real `stockade` processes.
