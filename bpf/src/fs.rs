@@ -72,7 +72,7 @@ fn is_mounted(mountinfo: &str, target: &str, fstype: &str) -> bool {
 /// the cgroup instead, so a refusal (as in some containers) is only logged.
 pub(crate) fn raise_memlock_rlimit() {
     if let Err(err) = setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY) {
-        tracing::warn!(%err, "cannot raise RLIMIT_MEMLOCK; continuing (not needed on kernel >= 5.11)");
+        tracing::info!(%err, "cannot raise RLIMIT_MEMLOCK; continuing (not needed on kernel >= 5.11)");
     }
 }
 

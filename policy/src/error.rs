@@ -36,16 +36,14 @@ impl fmt::Display for ValidationError {
     }
 }
 
-/// A policy document that cannot be read.
+/// A policy document that cannot be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
-    /// The text is not a well-formed policy document.
-    #[error("policy document does not parse: {0}")]
+    /// The text is not a well-formed policy document; the message gives the
+    /// line, the column and what was expected there.
+    #[error(transparent)]
     Parse(#[from] toml::de::Error),
-    /// The document parses but cannot be accepted as a whole.
-    #[error("policy document is invalid: {0}")]
-    Invalid(#[from] ValidationError),
-    /// The policy could not be written out.
-    #[error("policy document cannot be written: {0}")]
+    /// The policy could not be written out as TOML.
+    #[error(transparent)]
     Write(#[from] toml::ser::Error),
 }

@@ -40,6 +40,13 @@ impl IdentityId {
         self.0 < Self::FIRST_ALLOCATED
     }
 
+    /// Whether this identity stands for addresses outside the cluster (the
+    /// world, or a CIDR a rule names): no Stockade node checks such a flow's
+    /// receiving side.
+    pub fn is_outside_cluster(self) -> bool {
+        self == Self::WORLD || self.0 >= Self::FIRST_CIDR
+    }
+
     /// Whether this number may be given to a user-defined identity.
     pub fn is_allocatable(self) -> bool {
         (Self::FIRST_ALLOCATED..Self::FIRST_CIDR).contains(&self.0)

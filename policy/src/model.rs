@@ -193,8 +193,8 @@ pub struct IdentityRule {
 
 /// A binary registered (typically from CI) as belonging to an identity.
 ///
-/// Once an application has any fingerprint, only its fingerprinted binaries
-/// carry its identity: a modified binary loses it.
+/// Once an identity has any fingerprint, only its fingerprinted binaries
+/// carry it: a modified binary loses it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fingerprint {

@@ -63,8 +63,8 @@ pub enum Resolution {
         /// The identity it gets.
         identity: IdentityName,
     },
-    /// An identity rule places it in an app whose registered binaries do not
-    /// include this one.
+    /// An identity rule names it, but the identity's registered binaries do
+    /// not include this one.
     Unverified {
         /// The rule's name.
         rule: String,
@@ -133,10 +133,7 @@ impl<'a> Resolver<'a> {
             return Resolution::Unmanaged;
         };
         let identity = rule.rule.identity.clone();
-        if self
-            .state
-            .app_has_fingerprints(&identity.zone, &identity.app)
-        {
+        if self.state.identity_has_fingerprints(&identity) {
             // Its binary would have matched a fingerprint above.
             return Resolution::Unverified {
                 rule: rule.rule.name.clone(),

@@ -104,11 +104,9 @@ impl ClusterState {
             .any(|i| i.name.zone == zone && i.name.app == app)
     }
 
-    /// Whether the app `zone/app` has registered binaries (and so only those
-    /// binaries may carry its identities).
-    pub fn app_has_fingerprints(&self, zone: &str, app: &str) -> bool {
-        self.fingerprints
-            .values()
-            .any(|f| f.identity.zone == zone && f.identity.app == app)
+    /// Whether the identity has registered binaries (and so only those
+    /// binaries may carry it).
+    pub fn identity_has_fingerprints(&self, name: &IdentityName) -> bool {
+        self.fingerprints.values().any(|f| f.identity == *name)
     }
 }

@@ -31,7 +31,7 @@ fn node(id: u64) -> Node {
         address: node_address(id),
         labels: [(
             "cloud".to_string(),
-            if id % 2 == 0 { "aws" } else { "gcp" }.to_string(),
+            if id.is_multiple_of(2) { "aws" } else { "gcp" }.to_string(),
         )]
         .into_iter()
         .collect(),
