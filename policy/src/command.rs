@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ValidationError;
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
-use crate::model::{
+use crate::state::{ClusterState, Settings};
+use crate::validate;
+use crate::{
     AlertSink, Endpoint, EndpointKey, Fingerprint, Identity, IdentityName, IdentityRule, Mode,
     Node, Rule, RuleSpec, Sha256, Zone,
 };
-use crate::state::{ClusterState, Settings};
-use crate::validate;
 
 /// A change to the cluster state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

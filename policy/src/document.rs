@@ -17,11 +17,11 @@ use serde::{Deserialize, Serialize};
 use crate::command::Command;
 use crate::error::{DocumentError, ValidationError};
 use crate::ids::{IdentityId, RuleId, ZoneId};
-use crate::model::{
+use crate::state::{ClusterState, Settings};
+use crate::{
     Action, AlertSink, Fingerprint, IdentityName, IdentityRule, Mode, Peer, PortRange, Protocol,
     RuleSpec, Secret,
 };
-use crate::state::{ClusterState, Settings};
 
 /// A zone as written in a document.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,6 +66,10 @@ impl DocIdentity {
 
 /// A rule as written in a document (the fields of [`RuleSpec`], plus its
 /// number).
+///
+/// The fields are spelled out rather than flattened from [`RuleSpec`]: serde
+/// cannot refuse unknown fields through `flatten`, and a misspelt `port =` in a
+/// firewall policy must be an error, not a rule for every port.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DocRule {

@@ -26,6 +26,7 @@ mod model;
 mod resolve;
 mod state;
 mod validate;
+mod values;
 
 pub use command::{Applied, Command};
 pub use compile::{
@@ -37,12 +38,12 @@ pub use document::{DocIdentity, DocRule, DocZone, PolicyDocument, Secrets};
 pub use error::{DocumentError, ValidationError};
 pub use ids::{IdentityId, NodeId, RuleId, RuleRef, ZoneId};
 pub use model::{
-    Action, AlertSink, AppSelector, Endpoint, EndpointKey, Fingerprint, Identity, IdentityName,
-    IdentityRule, L4Protocol, Mode, Node, ParseError, Peer, PortRange, Protocol, Rule, RuleSpec,
-    Secret, Severity, Sha256, SinkTarget, WorkloadSelector, Zone,
+    Action, AlertSink, Endpoint, Fingerprint, Identity, IdentityName, IdentityRule, L4Protocol,
+    Mode, Node, Protocol, Rule, RuleSpec, Severity, SinkTarget, WorkloadSelector, Zone,
 };
 pub use resolve::{Resolution, Subject, WorkloadFacts};
 pub use state::{ClusterState, Settings};
+pub use values::{AppSelector, EndpointKey, ParseError, Peer, PortRange, Secret, Sha256};
 
 #[cfg(test)]
 mod fixtures;

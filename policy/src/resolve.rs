@@ -14,8 +14,8 @@ use globset::{Glob, GlobMatcher};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{IdentityId, ZoneId};
-use crate::model::{IdentityName, IdentityRule, Sha256};
 use crate::state::ClusterState;
+use crate::{IdentityName, IdentityRule, Sha256};
 
 /// What a node knows about a workload (a process, or a cgroup of processes).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
-use crate::model::{
+use crate::{
     AlertSink, Endpoint, EndpointKey, Fingerprint, Identity, IdentityName, IdentityRule, Mode,
     Node, Rule, Sha256, Zone,
 };

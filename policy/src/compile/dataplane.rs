@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::ports::PortBlock;
 use crate::ids::{IdentityId, RuleRef, ZoneId};
-use crate::model::{Action, L4Protocol, Mode};
 use crate::resolve::Subject;
+use crate::{Action, L4Protocol, Mode};
 
 /// How the kernel knows a local workload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -25,9 +25,9 @@ pub use dataplane::{
 };
 
 use crate::ids::{IdentityId, NodeId, RuleRef};
-use crate::model::{Action, L4Protocol, Peer, PortRange, Rule};
 use crate::resolve::{Resolution, Resolver, Subject, WorkloadFacts};
 use crate::state::ClusterState;
+use crate::{Action, L4Protocol, Peer, PortRange, Rule};
 use ports::Claim;
 
 /// A workload running on the node, with what the node knows about it.

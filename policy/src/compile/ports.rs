@@ -7,7 +7,7 @@
 //! here, into blocks that never overlap, means the kernel needs no notion of
 //! precedence at all: at most one block matches any port.
 
-use crate::model::{Action, PortRange};
+use crate::{Action, PortRange};
 
 /// A block of `2^(16 - prefix_len)` ports starting at `first`, which is a
 /// multiple of the block's size.
@@ -63,9 +63,9 @@ pub struct Claim<V> {
     pub range: PortRange,
     /// What the rule does.
     pub action: Action,
-    /// Tie-breaker of last resort, and what the verdict carries.
+    /// What the ports get when this claim wins.
     pub verdict: V,
-    /// The rule's id, for ordering.
+    /// Tie-breaker of last resort: the lower wins (the rule's id).
     pub order: u32,
 }
 
