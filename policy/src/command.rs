@@ -9,6 +9,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::AccessCommand;
 use crate::error::ValidationError;
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
 use crate::state::{ClusterState, Settings};
@@ -107,6 +108,8 @@ pub enum Command {
     },
     /// Replace the cluster-wide settings.
     SetSettings(Settings),
+    /// A change to tokens, the certificate authority or the voter target.
+    Access(AccessCommand),
     /// Several commands that take effect together or not at all.
     Batch(Vec<Command>),
 }
@@ -121,6 +124,8 @@ pub enum Applied {
     Identity(IdentityId),
     /// The rule with this number was created or replaced.
     Rule(RuleId),
+    /// The node with this id was admitted.
+    Node(NodeId),
     /// The change was made; it allocates no number.
     Done,
     /// What each command of a batch did, in order.
@@ -254,6 +259,10 @@ impl Command {
                 state.settings = settings;
                 Applied::Done
             }
+            Command::Access(access) => match access.apply_valid(state) {
+                Some(node) => Applied::Node(node),
+                None => Applied::Done,
+            },
             Command::Batch(_) => unreachable!("batches are applied by `apply`"),
         }
     }

@@ -16,6 +16,7 @@
 //!
 //! Nothing here performs I/O, reads a clock or draws a random number.
 
+mod access;
 mod command;
 pub mod compile;
 mod diff;
@@ -28,6 +29,9 @@ mod state;
 mod validate;
 mod values;
 
+pub use access::{
+    Access, AccessCommand, ApiToken, CertificateAuthority, JoinToken, Role, MAX_VOTERS,
+};
 pub use command::{Applied, Command};
 pub use compile::{
     compile, explain, CompileError, DataplaneEntries, Decision, Direction, ExecKey, FlowQuery,

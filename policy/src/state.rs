@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::access::Access;
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
 use crate::{
     AlertSink, Endpoint, EndpointKey, Fingerprint, Identity, IdentityName, IdentityRule, Mode,
@@ -60,6 +61,8 @@ pub struct ClusterState {
     pub next_identity_id: u32,
     /// The next rule number to hand out.
     pub next_rule_id: u32,
+    /// API tokens, join tokens, the CA and the voter target.
+    pub access: Access,
 }
 
 impl Default for ClusterState {
@@ -84,6 +87,7 @@ impl ClusterState {
             endpoints: BTreeMap::new(),
             nodes: BTreeMap::new(),
             sinks: BTreeMap::new(),
+            access: Access::default(),
         }
     }
 

@@ -73,6 +73,7 @@ pub(crate) fn command(command: &Command, state: &ClusterState) -> Result {
             false => fail("name", format!("no alert sink is named `{name}`")),
         },
         Command::SetSettings(_) => Ok(()),
+        Command::Access(access) => access.validate(state),
         Command::Batch(_) => unreachable!("batches are validated by applying them to a copy"),
     }
 }
