@@ -1,0 +1,268 @@
+//! A node's QUIC endpoint: one UDP socket that serves its peers and calls
+//! them, with one cached connection per peer and one stream per call.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use bytes::Bytes;
+use quinn::Connection;
+use tokio::io::AsyncRead;
+
+use crate::client::{self, within};
+use crate::frame::{self, code};
+use crate::handler::RpcHandler;
+use crate::identity::{node_dns_name, CaCertificate, NodeIdentity};
+use crate::{server, tls, NodeId, TransportError};
+
+/// Limits and timeouts of an endpoint.
+#[derive(Clone, Debug)]
+pub struct TransportConfig {
+    /// Largest frame (request, reply, header or body chunk) accepted or sent.
+    pub max_frame_bytes: usize,
+    /// Time limit of a call; for streaming calls, of each step (connect, each
+    /// body chunk, the reply).
+    pub call_timeout: Duration,
+    /// A connection with no traffic for this long is dropped; keep-alives are
+    /// sent at a third of it, so only a dead peer idles out.
+    pub idle_timeout: Duration,
+}
+
+impl Default for TransportConfig {
+    fn default() -> Self {
+        TransportConfig {
+            max_frame_bytes: 16 * 1024 * 1024,
+            call_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The connection slot of one peer. The async lock makes concurrent first
+/// calls share one handshake instead of racing several.
+type Slot = Arc<tokio::sync::Mutex<Option<Connection>>>;
+
+struct Inner {
+    quic: quinn::Endpoint,
+    node_id: NodeId,
+    client: quinn::ClientConfig,
+    config: TransportConfig,
+    peers: Mutex<HashMap<NodeId, Slot>>,
+    serving: Mutex<bool>,
+}
+
+impl Drop for Inner {
+    // The accept loop holds its own handle on the socket: without this, an
+    // endpoint dropped without `close` would go on serving.
+    fn drop(&mut self) {
+        self.quic
+            .close(code::varint(code::SHUTDOWN), b"endpoint dropped");
+    }
+}
+
+impl TransportConfig {
+    /// Refuses limits that would make every call fail or never time out.
+    fn validate(&self) -> Result<(), TransportError> {
+        let bad = |what: &str| Err(TransportError::Config(format!("{what} must not be zero")));
+        if self.max_frame_bytes == 0 {
+            return bad("max_frame_bytes");
+        }
+        if self.call_timeout.is_zero() {
+            return bad("call_timeout");
+        }
+        if self.idle_timeout.is_zero() {
+            return bad("idle_timeout");
+        }
+        Ok(())
+    }
+}
+
+/// A node's endpoint: serves calls (after [`Endpoint::serve`]) and makes them,
+/// on one UDP port. Cheap to clone; clones share the socket and connections.
+#[derive(Clone)]
+pub struct Endpoint {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("node_id", &self.inner.node_id)
+            .field("local_addr", &self.inner.quic.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Binds the node's UDP port (`:0` picks a free one). Must run inside a
+    /// Tokio runtime. Peers are trusted if their certificates chain to `ca`.
+    pub fn bind(
+        bind: SocketAddr,
+        identity: NodeIdentity,
+        ca: &CaCertificate,
+        config: TransportConfig,
+    ) -> Result<Endpoint, TransportError> {
+        config.validate()?;
+        tls::install_crypto_provider();
+        let transport = tls::transport(config.idle_timeout)?;
+        let server = tls::quic_server(tls::server_config(&identity, ca)?, transport.clone())?;
+        let client = tls::quic_client(tls::client_config(&identity, ca)?, transport)?;
+        let quic = tls::quic_endpoint(bind, Some(server))?;
+        Ok(Endpoint {
+            inner: Arc::new(Inner {
+                quic,
+                node_id: identity.node_id(),
+                client,
+                config,
+                peers: Mutex::new(HashMap::new()),
+                serving: Mutex::new(false),
+            }),
+        })
+    }
+
+    /// The bound address (with the port chosen if `:0` was asked for).
+    pub fn local_addr(&self) -> Result<SocketAddr, TransportError> {
+        self.inner.quic.local_addr().map_err(TransportError::Io)
+    }
+
+    /// This node's id, from its certificate.
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node_id
+    }
+
+    /// Starts accepting connections in a Tokio task. `handler` serves
+    /// authenticated peers and, separately, join requests. Only the first call
+    /// has an effect; until then incoming connections wait.
+    pub fn serve(&self, handler: Arc<dyn RpcHandler>) {
+        let mut serving = self
+            .inner
+            .serving
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *serving {
+            tracing::warn!(node_id = self.inner.node_id, "serve called twice; ignored");
+            return;
+        }
+        *serving = true;
+        tokio::spawn(server::accept_loop(
+            self.inner.quic.clone(),
+            handler,
+            self.inner.config.max_frame_bytes,
+        ));
+    }
+
+    /// Calls node `peer` at `addr` and returns its reply. The server must
+    /// present a certificate for exactly `peer`.
+    pub async fn call(
+        &self,
+        peer: NodeId,
+        addr: SocketAddr,
+        request: Bytes,
+    ) -> Result<Bytes, TransportError> {
+        let limit = self.inner.config.max_frame_bytes;
+        client::check_len(request.len(), limit)?;
+        within(addr, self.inner.config.call_timeout, async {
+            let stream = self.open(peer, addr).await?;
+            client::single(addr, stream, frame::KIND_CALL, request, limit).await
+        })
+        .await
+    }
+
+    /// Calls node `peer` with a header frame, then `body` streamed in bounded
+    /// chunks (snapshots). The call timeout bounds each step, not the whole
+    /// transfer.
+    pub async fn call_streaming(
+        &self,
+        peer: NodeId,
+        addr: SocketAddr,
+        header: Bytes,
+        body: impl AsyncRead + Unpin + Send,
+    ) -> Result<Bytes, TransportError> {
+        let config = &self.inner.config;
+        client::check_len(header.len(), config.max_frame_bytes)?;
+        let stream = within(addr, config.call_timeout, self.open(peer, addr)).await?;
+        client::streaming(
+            addr,
+            stream,
+            header,
+            body,
+            config.max_frame_bytes,
+            config.call_timeout,
+        )
+        .await
+    }
+
+    /// Closes every connection and stops serving; waits until the peers were told.
+    pub async fn close(&self) {
+        self.inner
+            .quic
+            .close(code::varint(code::SHUTDOWN), b"endpoint closed");
+        self.inner.quic.wait_idle().await;
+    }
+
+    /// Connections this endpoint has open, both directions (for tests).
+    #[cfg(test)]
+    pub(crate) fn open_connections(&self) -> usize {
+        self.inner.quic.open_connections()
+    }
+
+    /// Opens a stream to `peer`, reusing its connection. A cached connection
+    /// that turns out dead is replaced once: nothing was sent on it yet, so the
+    /// retry cannot deliver a request twice.
+    pub(crate) async fn open(
+        &self,
+        peer: NodeId,
+        addr: SocketAddr,
+    ) -> Result<(quinn::SendStream, quinn::RecvStream), TransportError> {
+        let slot = {
+            let mut peers = self
+                .inner
+                .peers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            peers.entry(peer).or_default().clone()
+        };
+        let (conn, fresh) = self.connection(&slot, peer, addr).await?;
+        match conn.open_bi().await {
+            Ok(stream) => Ok(stream),
+            Err(e) if fresh => Err(TransportError::from_connection(addr, e)),
+            Err(e) => {
+                tracing::debug!(peer, %addr, error = %e, "cached connection broken; reconnecting");
+                let (conn, _) = self.connection(&slot, peer, addr).await?;
+                conn.open_bi()
+                    .await
+                    .map_err(|e| TransportError::from_connection(addr, e))
+            }
+        }
+    }
+
+    /// The live connection in `slot` if it goes to `addr`, else a new one;
+    /// `true` when it was just made.
+    async fn connection(
+        &self,
+        slot: &Slot,
+        peer: NodeId,
+        addr: SocketAddr,
+    ) -> Result<(Connection, bool), TransportError> {
+        let mut cached = slot.lock().await;
+        if let Some(conn) = cached.as_ref() {
+            if conn.close_reason().is_none() && conn.remote_address() == addr {
+                return Ok((conn.clone(), false));
+            }
+        }
+        // A dead or moved connection is dropped: quinn closes it once its
+        // last stream ends.
+        *cached = None;
+        let connecting = self
+            .inner
+            .quic
+            .connect_with(self.inner.client.clone(), addr, &node_dns_name(peer))
+            .map_err(|source| TransportError::Connect { addr, source })?;
+        let conn = connecting
+            .await
+            .map_err(|e| TransportError::from_connection(addr, e))?;
+        *cached = Some(conn.clone());
+        Ok((conn, true))
+    }
+}
