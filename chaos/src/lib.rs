@@ -6,5 +6,9 @@
 //! duplication and reordering of node-to-node datagrams — records the history
 //! of operations and checks it for lost acknowledged writes and stale reads.
 //!
-//! The harness arrives with the chaos issue; until then the crate only marks its
-//! place in the architecture.
+//! Today it provides the test hosts ([`netlab::Lab`]) and the running of
+//! `stockade` processes on them ([`nodes`]); fault injection and history
+//! checking arrive with the chaos issue.
+
+pub mod netlab;
+pub mod nodes;

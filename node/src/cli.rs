@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::NodeArgs;
+
 /// Stockade: a distributed firewall that protects workloads by application
 /// identity, enforced in the kernel with eBPF.
 #[derive(Debug, Parser)]
@@ -17,6 +19,20 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create a new cluster: its CA, this node as its first member, and the
+    /// first admin API token (printed once).
+    Init(NodeArgs),
+    /// Run this node from its data directory.
+    Start(NodeArgs),
+    /// Join an existing cluster with a join token, then run as its member.
+    Join(JoinArgs),
+    /// Manage join tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Take the node behind the admin API out of the cluster.
+    Leave(ApiArgs),
+    /// Take another node out of the cluster.
+    Remove(RemoveArgs),
     /// Work with policy documents (TOML): validate, compare, ask what a flow would meet.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -106,4 +122,60 @@ pub struct DemoArgs {
     /// Skip the eBPF part (for machines without root or BPF).
     #[arg(long)]
     pub no_bpf: bool,
+}
+
+/// Arguments of `stockade join`.
+#[derive(Debug, Args)]
+pub struct JoinArgs {
+    /// The join token (from `stockade token create`).
+    #[arg(long, env = "STOCKADE_JOIN_TOKEN")]
+    pub token: String,
+    /// The QUIC address of any member of the cluster.
+    pub member: std::net::SocketAddr,
+    /// This node's settings.
+    #[command(flatten)]
+    pub node: NodeArgs,
+}
+
+/// Subcommands of `stockade token`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a single-use join token that pins the cluster CA.
+    Create(TokenCreateArgs),
+}
+
+/// Arguments of `stockade token create`.
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// How long the token stays valid, e.g. `30m`, `1h`, `2d`.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub ttl: std::time::Duration,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// Arguments of `stockade remove`.
+#[derive(Debug, Args)]
+pub struct RemoveArgs {
+    /// The node id to remove.
+    pub node: u64,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// How to reach a node's admin API.
+#[derive(Clone, Debug, Args)]
+pub struct ApiArgs {
+    /// Base URL of the admin API.
+    #[arg(
+        long = "api",
+        env = "STOCKADE_API",
+        default_value = "http://127.0.0.1:7480"
+    )]
+    pub url: String,
+    /// An admin API token.
+    #[arg(long = "api-token", env = "STOCKADE_TOKEN", hide_env_values = true)]
+    pub token: String,
 }

@@ -5,9 +5,16 @@
 //! that turns the applied cluster state into eBPF map contents. Today it offers
 //! the policy tools (check, diff, decide), the eBPF probe and the demo.
 
+mod admin_client;
+mod api;
 mod cli;
+mod clock;
+mod cluster;
+mod config;
 mod demo;
+mod node;
 mod policy_cmd;
+mod tokens;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -15,11 +22,14 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command, PolicyCommand};
+use anyhow::Context as _;
+use cli::{Cli, Command, PolicyCommand, TokenCommand};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("STOCKADE_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            EnvFilter::try_from_env("STOCKADE_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
@@ -31,6 +41,18 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Default) => policy_cmd::print_default(),
         Command::Probe(args) => demo::probe(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Init(args) => args
+            .resolve()
+            .and_then(|config| block_on(node::init(&config))),
+        Command::Start(args) => {
+            node::start_config(&args).and_then(|config| block_on(node::run(&config)))
+        }
+        Command::Join(args) => join(&args),
+        Command::Token(TokenCommand::Create(args)) => {
+            admin_client::create_join_token(&args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Leave(args) => admin_client::leave(&args).map(|()| ExitCode::SUCCESS),
+        Command::Remove(args) => admin_client::remove(&args).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,
@@ -39,4 +61,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Runs a node's async work on a multi-threaded runtime.
+fn block_on(
+    work: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(work)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn join(args: &cli::JoinArgs) -> anyhow::Result<ExitCode> {
+    let token: tokens::JoinTokenText = args.token.parse()?;
+    let config = args.node.resolve()?;
+    block_on(node::join(&config, &token, args.member))
 }

@@ -111,12 +111,16 @@ pub enum Command {
     /// A change to tokens, the certificate authority or the voter target.
     Access(AccessCommand),
     /// Several commands that take effect together or not at all.
-    Batch(Vec<Command>),
+    Batch {
+        /// The commands, applied in order.
+        commands: Vec<Command>,
+    },
 }
 
 /// What applying a command did, with any number it allocated.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Applied {
     /// The zone with this number was created or changed.
     Zone(ZoneId),
@@ -129,10 +133,16 @@ pub enum Applied {
     /// The change was made; it allocates no number.
     Done,
     /// What each command of a batch did, in order.
+    #[cfg_attr(feature = "openapi", schema(no_recursion))]
     Batch(Vec<Applied>),
 }
 
 impl Command {
+    /// Several commands that take effect together or not at all.
+    pub fn batch(commands: Vec<Command>) -> Command {
+        Command::Batch { commands }
+    }
+
     /// Checks the command against `state` without changing anything.
     ///
     /// The error names the offending field and says why it is wrong.
@@ -140,7 +150,7 @@ impl Command {
         match self {
             // A batch is valid when its commands can be applied one after
             // the other; the only faithful check is to do that on a copy.
-            Command::Batch(_) => self.apply(&mut state.clone()).map(drop),
+            Command::Batch { .. } => self.apply(&mut state.clone()).map(drop),
             single => validate::command(single, state),
         }
     }
@@ -150,7 +160,7 @@ impl Command {
     /// On error `state` is unchanged — for a batch, none of its commands
     /// take effect.
     pub fn apply(&self, state: &mut ClusterState) -> Result<Applied, ValidationError> {
-        if let Command::Batch(commands) = self {
+        if let Command::Batch { commands } = self {
             let mut scratch = state.clone();
             let mut results = Vec::with_capacity(commands.len());
             for (i, command) in commands.iter().enumerate() {
@@ -263,7 +273,7 @@ impl Command {
                 Some(node) => Applied::Node(node),
                 None => Applied::Done,
             },
-            Command::Batch(_) => unreachable!("batches are applied by `apply`"),
+            Command::Batch { .. } => unreachable!("batches are applied by `apply`"),
         }
     }
 }

@@ -239,7 +239,7 @@ impl PolicyDocument {
         for (place, command) in &steps {
             command.apply(&mut scratch).map_err(|e| e.within(place))?;
         }
-        Ok(Command::Batch(steps.into_iter().map(|(_, c)| c).collect()))
+        Ok(Command::batch(steps.into_iter().map(|(_, c)| c).collect()))
     }
 
     /// Every entry names something distinct: two zones of one name would
@@ -502,7 +502,7 @@ mod tests {
             .expect("reads back")
             .import(&state)
             .expect("valid import");
-        assert_eq!(batch, Command::Batch(vec![]));
+        assert_eq!(batch, Command::batch(vec![]));
     }
 
     #[test]
@@ -516,7 +516,7 @@ mod tests {
             ..after.rules[0].clone()
         });
         let batch = after.import(&state).expect("valid");
-        let Command::Batch(commands) = batch else {
+        let Command::Batch { commands } = batch else {
             panic!("import gives a batch")
         };
         assert_eq!(commands.len(), 2, "{commands:?}");

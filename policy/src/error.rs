@@ -5,6 +5,7 @@ use std::fmt;
 /// A command or document that cannot be accepted, with the field at fault and
 /// the reason, so the person who wrote it can fix it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ValidationError {
     /// Path of the offending field, e.g. `rule.to.zone` or `batch[3].ports[1]`.
     pub field: String,

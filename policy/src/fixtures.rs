@@ -81,7 +81,7 @@ pub fn sample() -> ClusterState {
             spec: allow(app("prod", "web"), app("prod", "db"), &["5432"]),
         },
     ];
-    Command::Batch(commands)
+    Command::batch(commands)
         .apply(&mut state)
         .expect("fixture commands are valid");
     state

@@ -12,11 +12,13 @@ use serde::{Deserialize, Serialize};
 /// The number of a zone, as the dataplane's mode map knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ZoneId(pub u32);
 
 /// The number of an identity, as the dataplane's maps know it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentityId(pub u32);
 
 impl IdentityId {
@@ -67,6 +69,7 @@ impl fmt::Display for IdentityId {
 /// The number of a rule written by a user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleId(pub u32);
 
 impl RuleId {
@@ -78,6 +81,7 @@ impl RuleId {
 /// The number of a node of the cluster (the Raft node id).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NodeId(pub u64);
 
 impl fmt::Display for NodeId {

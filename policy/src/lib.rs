@@ -15,6 +15,9 @@
 //! and imported back as one all-or-nothing batch.
 //!
 //! Nothing here performs I/O, reads a clock or draws a random number.
+//!
+//! With the `openapi` feature (off by default), the types the admin API reads
+//! and writes also implement `utoipa::ToSchema`, matching their JSON form.
 
 mod access;
 mod command;
@@ -24,6 +27,8 @@ mod document;
 mod error;
 mod ids;
 mod model;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod resolve;
 mod state;
 mod validate;

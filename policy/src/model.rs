@@ -21,6 +21,7 @@ use crate::values::{EndpointKey, Peer, PortRange, Secret, Sha256};
     Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Mode {
     /// Allow it and record it, to learn a baseline.
     #[default]
@@ -45,6 +46,7 @@ impl fmt::Display for Mode {
 /// rule names both (for example `prod`, `dev`, `pci`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Zone {
     /// Number allocated by the cluster state.
     pub id: ZoneId,
@@ -60,6 +62,7 @@ pub struct Zone {
 /// The name of an identity: `zone/app/service`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentityName {
     /// The zone the application belongs to.
     pub zone: String,
@@ -78,6 +81,7 @@ impl fmt::Display for IdentityName {
 /// An application identity with its number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Identity {
     /// Number allocated by the cluster state.
     pub id: IdentityId,
@@ -89,6 +93,7 @@ pub struct Identity {
 /// hold; a fact the selector leaves out is not tested.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkloadSelector {
     /// SHA-256 of the executable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,6 +127,7 @@ impl WorkloadSelector {
 /// A named rule that gives the workloads its selector matches an identity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IdentityRule {
     /// Unique name; rules are tried in the order of their names.
     pub name: String,
@@ -138,6 +144,7 @@ pub struct IdentityRule {
 /// carry it: a modified binary loses it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Fingerprint {
     /// SHA-256 of the executable.
     pub sha256: Sha256,
@@ -151,6 +158,7 @@ pub struct Fingerprint {
 /// Transport protocol a rule applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Protocol {
     /// TCP only.
     Tcp,
@@ -184,6 +192,7 @@ pub enum L4Protocol {
 /// What a rule does with the flows it matches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Action {
     /// Let the flow through.
     Allow,
@@ -194,6 +203,7 @@ pub enum Action {
 /// What a rule says, without its number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RuleSpec {
     /// Who opens the connection.
     pub from: Peer,
@@ -231,6 +241,7 @@ impl RuleSpec {
 /// A rule with its number.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Rule {
     /// Number allocated by the cluster state; verdicts carry it.
     pub id: RuleId,
@@ -282,6 +293,7 @@ pub struct Node {
 /// How serious an alert is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Severity {
     /// For the record.
     Info,
@@ -294,6 +306,7 @@ pub enum Severity {
 /// Where an alert sink delivers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SinkTarget {
     /// A Slack incoming webhook.
     Slack {
@@ -342,6 +355,7 @@ impl SinkTarget {
 /// A configured destination for alerts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlertSink {
     /// Unique name.
     pub name: String,

@@ -15,6 +15,15 @@ use crate::model::IdentityName;
 /// A SHA-256 digest of an executable, written as 64 hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(
+        value_type = String,
+        pattern = "^[0-9a-fA-F]{64}$",
+        examples("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    )
+)]
 pub struct Sha256(pub [u8; 32]);
 
 impl FromStr for Sha256 {
@@ -169,6 +178,7 @@ impl fmt::Display for PortRange {
 /// of an app.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AppSelector {
     /// The zone.
     pub zone: String,
@@ -327,6 +337,13 @@ impl From<EndpointKey> for String {
 /// A secret value (webhook URL, token). Its `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(
+        description = "A secret value (webhook URL, token). Replies never show it: they carry `<redacted>` in its place."
+    )
+)]
 pub struct Secret(pub String);
 
 impl Secret {

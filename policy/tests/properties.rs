@@ -219,9 +219,18 @@ proptest! {
         prop_assert_eq!(bytes(&a), bytes(&b));
         // The same commands as one batch give the same state when all are valid.
         let mut batched = ClusterState::new();
-        if Command::Batch(commands.clone()).apply(&mut batched).is_ok() {
+        if Command::batch(commands.clone()).apply(&mut batched).is_ok() {
             prop_assert_eq!(bytes(&batched), bytes(&a));
         }
+    }
+
+    #[test]
+    fn commands_round_trip_through_json(commands in commands()) {
+        // The Raft log stores commands as JSON: every command must come back.
+        let command = Command::batch(commands);
+        let json = serde_json::to_string(&command).expect("every command serializes");
+        let back: Command = serde_json::from_str(&json).expect("every command deserializes");
+        prop_assert_eq!(back, command);
     }
 
     #[test]
@@ -242,7 +251,7 @@ proptest! {
         prop_assert_eq!(&parsed, &exported);
 
         // Into the same cluster: nothing to do.
-        prop_assert_eq!(parsed.import(&state).expect("valid"), Command::Batch(vec![]));
+        prop_assert_eq!(parsed.import(&state).expect("valid"), Command::batch(vec![]));
 
         // Into a new cluster: the same policy, with the same numbers.
         let mut fresh = ClusterState::new();
@@ -334,7 +343,7 @@ proptest! {
 /// `prod/web/main` and `prod/db/main`, and node 1.
 fn base() -> ClusterState {
     let mut state = ClusterState::new();
-    Command::Batch(vec![
+    Command::batch(vec![
         Command::UpsertZone {
             id: None,
             name: "prod".into(),

@@ -74,7 +74,7 @@ pub(crate) fn command(command: &Command, state: &ClusterState) -> Result {
         },
         Command::SetSettings(_) => Ok(()),
         Command::Access(access) => access.validate(state),
-        Command::Batch(_) => unreachable!("batches are validated by applying them to a copy"),
+        Command::Batch { .. } => unreachable!("batches are validated by applying them to a copy"),
     }
 }
 

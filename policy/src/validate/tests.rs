@@ -322,7 +322,7 @@ fn sinks_are_checked() {
 
 #[test]
 fn a_batch_is_all_or_nothing_and_names_the_failing_command() {
-    let batch = Command::Batch(vec![
+    let batch = Command::batch(vec![
         zone("qa", Mode::Alert),
         define("qa", "web", "main"),
         define("qa", "web", "main"),
@@ -337,7 +337,7 @@ fn valid_commands_leave_a_consistent_state() {
         protocol: Protocol::Udp,
         ..allow(app("prod", "web"), cidr("0.0.0.0/0"), &["53"])
     };
-    Command::Batch(vec![
+    Command::batch(vec![
         zone("prod", Mode::Alert),
         define("prod", "web", "main"),
         Command::UpsertRule { id: None, spec },

@@ -1,0 +1,191 @@
+//! Test hosts in network namespaces: each host is a namespace with one
+//! interface, `eth0`, plugged into a bridge that lives in a namespace of its
+//! own. Nothing is added to the machine's own interfaces or routes, no
+//! namespace has a route out, and dropping the [`Lab`] deletes every
+//! namespace it made (which deletes their interfaces with them).
+
+use std::net::Ipv4Addr;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Why a lab could not be built or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// `ip` could not be run.
+    #[error("running `ip {args}`: {source}")]
+    Spawn {
+        /// Its arguments.
+        args: String,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// `ip` failed.
+    #[error("`ip {args}` failed: {stderr}")]
+    Failed {
+        /// Its arguments.
+        args: String,
+        /// What it printed.
+        stderr: String,
+    },
+}
+
+/// A set of test hosts on one private bridge.
+#[derive(Debug)]
+pub struct Lab {
+    tag: String,
+    hosts: usize,
+    created: Vec<String>,
+}
+
+/// Labs made by this process, so concurrent tests get distinct names.
+static LABS: AtomicU32 = AtomicU32::new(0);
+
+fn ip(args: &[&str]) -> Result<Output, LabError> {
+    let shown = args.join(" ");
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|source| LabError::Spawn {
+            args: shown.clone(),
+            source,
+        })?;
+    if !output.status.success() {
+        return Err(LabError::Failed {
+            args: shown,
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        });
+    }
+    Ok(output)
+}
+
+impl Lab {
+    /// Builds `hosts` hosts, numbered from 1, with addresses
+    /// [`Lab::address`] on one subnet. Half-built labs are torn down.
+    pub fn new(hosts: usize) -> Result<Lab, LabError> {
+        let n = LABS.fetch_add(1, Ordering::Relaxed);
+        let tag = format!("stk{}x{n}", std::process::id());
+        let mut lab = Lab {
+            tag,
+            hosts,
+            created: Vec::new(),
+        };
+        lab.build()?;
+        Ok(lab)
+    }
+
+    fn add_netns(&mut self, name: String) -> Result<(), LabError> {
+        ip(&["netns", "add", &name])?;
+        self.created.push(name.clone());
+        ip(&["-n", &name, "link", "set", "lo", "up"])?;
+        Ok(())
+    }
+
+    fn build(&mut self) -> Result<(), LabError> {
+        let bridge = self.bridge_netns();
+        self.add_netns(bridge.clone())?;
+        ip(&["-n", &bridge, "link", "add", "br0", "type", "bridge"])?;
+        ip(&["-n", &bridge, "link", "set", "br0", "up"])?;
+        for host in 1..=self.hosts {
+            let netns = self.netns(host);
+            self.add_netns(netns.clone())?;
+            let port = format!("h{host}");
+            // Both ends are created inside the lab's namespaces: the
+            // machine's own namespace never sees them.
+            ip(&[
+                "-n", &bridge, "link", "add", &port, "type", "veth", "peer", "name", "eth0",
+                "netns", &netns,
+            ])?;
+            ip(&["-n", &bridge, "link", "set", &port, "master", "br0", "up"])?;
+            let cidr = format!("{}/24", self.address(host));
+            ip(&["-n", &netns, "addr", "add", &cidr, "dev", "eth0"])?;
+            ip(&["-n", &netns, "link", "set", "eth0", "up"])?;
+        }
+        Ok(())
+    }
+
+    /// The namespace of the bridge.
+    fn bridge_netns(&self) -> String {
+        format!("{}-br", self.tag)
+    }
+
+    /// The number of hosts.
+    pub fn hosts(&self) -> usize {
+        self.hosts
+    }
+
+    /// The namespace of host `host` (from 1).
+    pub fn netns(&self, host: usize) -> String {
+        format!("{}-h{host}", self.tag)
+    }
+
+    /// The address of host `host` (from 1) on the lab's subnet.
+    pub fn address(&self, host: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 77, 0, u8::try_from(host).unwrap_or(u8::MAX))
+    }
+
+    /// A command that runs `program` inside host `host`'s network namespace.
+    ///
+    /// It uses `nsenter --net`, which switches only the network namespace:
+    /// unlike `ip netns exec`, it does not mount a new `/sys`, so the program
+    /// still sees cgroup2 and bpffs.
+    pub fn command(&self, host: usize, program: &str) -> Command {
+        let mut command = Command::new("nsenter");
+        command.arg(format!("--net=/run/netns/{}", self.netns(host)));
+        command.arg("--").arg(program);
+        command
+    }
+
+    /// Unplugs host `host` from the bridge (a cut link), or plugs it back.
+    pub fn set_link(&self, host: usize, up: bool) -> Result<(), LabError> {
+        let port = format!("h{host}");
+        let state = if up { "up" } else { "down" };
+        ip(&["-n", &self.bridge_netns(), "link", "set", &port, state]).map(drop)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for netns in self.created.iter().rev() {
+            if let Err(e) = ip(&["netns", "del", netns]) {
+                eprintln!("lab cleanup: {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn netns_exists(name: &str) -> bool {
+        std::path::Path::new("/run/netns").join(name).exists()
+    }
+
+    #[test]
+    fn hosts_reach_each_other_and_nothing_is_left_behind() {
+        let lab = Lab::new(2).expect("build a two-host lab");
+        let names = [lab.netns(1), lab.netns(2), lab.bridge_netns()];
+        let ping = lab
+            .command(1, "ping")
+            .args(["-c", "1", "-W", "5", &lab.address(2).to_string()])
+            .output()
+            .expect("run ping");
+        assert!(
+            ping.status.success(),
+            "{}",
+            String::from_utf8_lossy(&ping.stdout)
+        );
+        // No route out: an outside address is unreachable from a host.
+        let out = lab
+            .command(1, "ip")
+            .args(["route", "get", "192.0.2.1"])
+            .output()
+            .expect("run ip route get");
+        assert!(!out.status.success(), "a lab host has a route out");
+        drop(lab);
+        for name in names {
+            assert!(!netns_exists(&name), "{name} was left behind");
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The CLI's side of the admin API: `token create`, `leave`, `remove`.
+
+use anyhow::{bail, Context as _, Result};
+use serde_json::{json, Value};
+
+use crate::cli::{ApiArgs, RemoveArgs, TokenCreateArgs};
+
+fn call(api: &ApiArgs, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+    let url = format!("{}{path}", api.url.trim_end_matches('/'));
+    let request =
+        ureq::request(method, &url).set("Authorization", &format!("Bearer {}", api.token));
+    let sent = match body {
+        Some(body) => request.send_json(body),
+        None => request.call(),
+    };
+    match sent {
+        Ok(reply) => reply
+            .into_json()
+            .with_context(|| format!("reading the reply of {url}")),
+        Err(ureq::Error::Status(code, reply)) => {
+            let text = reply.into_string().unwrap_or_default();
+            bail!("{method} {url}: HTTP {code}: {text}")
+        }
+        Err(e) => Err(e).with_context(|| format!("{method} {url}")),
+    }
+}
+
+/// `stockade token create`.
+pub fn create_join_token(args: &TokenCreateArgs) -> Result<()> {
+    let reply = call(
+        &args.api,
+        "POST",
+        "/v1/join-tokens",
+        Some(json!({ "ttl_seconds": args.ttl.as_secs() })),
+    )?;
+    let token = reply["token"].as_str().context("the reply has no token")?;
+    println!("{token}");
+    Ok(())
+}
+
+/// `stockade leave`.
+pub fn leave(api: &ApiArgs) -> Result<()> {
+    let status = call(api, "GET", "/v1/status", None)?;
+    let id = status["node_id"]
+        .as_u64()
+        .context("the status has no node_id")?;
+    call(api, "DELETE", &format!("/v1/members/{id}"), None)?;
+    println!("node {id} left the cluster");
+    Ok(())
+}
+
+/// `stockade remove NODE`.
+pub fn remove(args: &RemoveArgs) -> Result<()> {
+    call(
+        &args.api,
+        "DELETE",
+        &format!("/v1/members/{}", args.node),
+        None,
+    )?;
+    println!("node {} removed", args.node);
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! Bearer-token authentication and role checks.
+//!
+//! Tokens live in the replicated state (hashed), so every node authenticates
+//! every call locally, without asking the leader.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use stockade_policy::Role;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::tokens::ApiTokenText;
+
+/// The authenticated caller of a request.
+#[derive(Clone, Copy, Debug)]
+pub struct Caller {
+    /// What the caller's token may do.
+    pub role: Role,
+}
+
+impl Caller {
+    /// 403 unless the caller's role includes `needed`.
+    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
+        if self.role.allows(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("this needs the {needed} role; the token has {}", self.role),
+            ))
+        }
+    }
+}
+
+fn unauthorized(why: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, why)
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| unauthorized("missing `Authorization: Bearer <token>`"))?;
+        let token: ApiTokenText = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .ok_or_else(|| unauthorized("the Authorization header is not `Bearer <token>`"))?
+            .parse()
+            .map_err(|_| unauthorized("malformed token"))?;
+        let now_ms = crate::clock::now_ms();
+        app.cluster
+            .with_state(|state| {
+                state
+                    .access
+                    .authenticate(&token.id, &token.secret_digest(), now_ms)
+            })
+            .map(|role| Caller { role })
+            .ok_or_else(|| unauthorized("unknown, revoked or expired token"))
+    }
+}

@@ -1,0 +1,207 @@
+//! The cluster itself: status, members, API tokens and join tokens.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use stockade_policy::{AccessCommand, ApiToken, Command, JoinToken, NodeId, Role};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::auth::Caller;
+use super::error::{ApiResult, ErrorBody, JsonBody};
+use super::openapi::{doc, StatusSchema};
+use super::policy::WriteReply;
+use super::AppState;
+use crate::cluster::Status;
+use crate::tokens::{ApiTokenText, JoinTokenText};
+
+/// The routes of this module. Each handler's `#[utoipa::path]` gives its
+/// method and path, to the router and to the OpenAPI document alike.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(status))
+        .routes(routes!(remove_member))
+        .routes(routes!(create_api_token))
+        .routes(routes!(revoke_api_token))
+        .routes(routes!(create_join_token))
+}
+
+/// This node's view of the cluster: its Raft role, term, leader, log and
+/// applied indexes, and the members.
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    tag = "cluster",
+    responses(
+        (status = 200, description = "This node's status", body = StatusSchema),
+        (status = 401, description = doc::UNAUTHORIZED, body = ErrorBody),
+    )
+)]
+async fn status(State(app): State<AppState>, _: Caller) -> Json<Status> {
+    Json(app.cluster.status())
+}
+
+/// Removes a node from the cluster: from the Raft membership, then from the
+/// state. Removing a node that is not a member does nothing.
+#[utoipa::path(
+    delete,
+    path = "/v1/members/{id}",
+    tag = "cluster",
+    params(("id" = u64, Path, description = "The node's id")),
+    responses(
+        (status = 200, description = doc::WRITTEN, body = WriteReply),
+        (status = 400, description = doc::INVALID_OR_BAD_PATH, content(
+            (ErrorBody = "application/json"),
+            (String = "text/plain"),
+        )),
+        (status = 401, description = doc::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = doc::NEEDS_ADMIN, body = ErrorBody),
+        (status = 503, description = doc::UNAVAILABLE_WRITE, body = ErrorBody),
+    )
+)]
+async fn remove_member(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> ApiResult<Json<WriteReply>> {
+    caller.require(Role::Admin)?;
+    let index = app.cluster.remove_member(NodeId(id)).await?;
+    Ok(Json(WriteReply {
+        index,
+        applied: stockade_policy::Applied::Done,
+    }))
+}
+
+/// Body of `POST /v1/tokens`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewApiToken {
+    /// What the token is for, for people.
+    name: String,
+    /// What it may do.
+    role: Role,
+    /// Lifetime in seconds; the token never expires when absent.
+    #[serde(default)]
+    ttl_seconds: Option<u64>,
+}
+
+/// A token, shown once when it is created.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedToken {
+    /// The whole token: keep it, it is not shown again.
+    pub token: String,
+    /// Raft log index of its creation.
+    pub index: u64,
+}
+
+/// Creates an API token. Its whole text is in this reply only.
+#[utoipa::path(
+    post,
+    path = "/v1/tokens",
+    tag = "tokens",
+    request_body = NewApiToken,
+    responses(
+        (status = 200, description = "The new token", body = CreatedToken),
+        (status = 400, description = doc::INVALID, body = ErrorBody),
+        (status = 401, description = doc::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = doc::NEEDS_ADMIN, body = ErrorBody),
+        (status = 503, description = doc::UNAVAILABLE_WRITE, body = ErrorBody),
+    )
+)]
+async fn create_api_token(
+    State(app): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<NewApiToken>,
+) -> ApiResult<Json<CreatedToken>> {
+    caller.require(Role::Admin)?;
+    let text = ApiTokenText::generate();
+    let command = Command::Access(AccessCommand::CreateApiToken(ApiToken {
+        id: text.id.clone(),
+        name: body.name,
+        role: body.role,
+        secret_sha256: text.secret_digest(),
+        expires_at_ms: body
+            .ttl_seconds
+            .map(|s| crate::clock::now_ms().saturating_add(s.saturating_mul(1000))),
+    }));
+    app.cluster.with_state(|state| command.validate(state))?;
+    let written = app.cluster.write(command).await?;
+    Ok(Json(CreatedToken {
+        token: text.to_string(),
+        index: written.index,
+    }))
+}
+
+/// Revokes an API token.
+#[utoipa::path(
+    delete,
+    path = "/v1/tokens/{id}",
+    tag = "tokens",
+    params(("id" = String, Path, description = "The token's public id")),
+    responses(
+        (status = 200, description = doc::WRITTEN, body = WriteReply),
+        (status = 400, description = doc::INVALID, body = ErrorBody),
+        (status = 401, description = doc::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = doc::NEEDS_ADMIN, body = ErrorBody),
+        (status = 503, description = doc::UNAVAILABLE_WRITE, body = ErrorBody),
+    )
+)]
+async fn revoke_api_token(
+    State(app): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<WriteReply>> {
+    caller.require(Role::Admin)?;
+    let command = Command::Access(AccessCommand::RevokeApiToken { id });
+    app.cluster.with_state(|state| command.validate(state))?;
+    let written = app.cluster.write(command).await?;
+    Ok(Json(WriteReply {
+        index: written.index,
+        applied: written.applied,
+    }))
+}
+
+/// Body of `POST /v1/join-tokens`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewJoinToken {
+    /// Lifetime in seconds.
+    ttl_seconds: u64,
+}
+
+/// Creates a single-use token that lets one new node join. Its whole text
+/// is in this reply only.
+#[utoipa::path(
+    post,
+    path = "/v1/join-tokens",
+    tag = "tokens",
+    request_body = NewJoinToken,
+    responses(
+        (status = 200, description = "The new join token", body = CreatedToken),
+        (status = 400, description = doc::INVALID, body = ErrorBody),
+        (status = 401, description = doc::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = doc::NEEDS_ADMIN, body = ErrorBody),
+        (status = 503, description = doc::UNAVAILABLE_WRITE, body = ErrorBody),
+    )
+)]
+async fn create_join_token(
+    State(app): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<NewJoinToken>,
+) -> ApiResult<Json<CreatedToken>> {
+    caller.require(Role::Admin)?;
+    let fingerprint = app.cluster.ca_fingerprint();
+    let text = JoinTokenText::generate(&fingerprint);
+    let command = Command::Access(AccessCommand::CreateJoinToken(JoinToken {
+        id: text.id.clone(),
+        secret_sha256: text.secret_digest(),
+        expires_at_ms: crate::clock::now_ms().saturating_add(body.ttl_seconds.saturating_mul(1000)),
+        used_by: None,
+    }));
+    let written = app.cluster.write(command).await?;
+    Ok(Json(CreatedToken {
+        token: text.to_string(),
+        index: written.index,
+    }))
+}

@@ -1,0 +1,174 @@
+//! Node configuration: a TOML file, overridden by `STOCKADE_*` environment
+//! variables, overridden by command-line flags.
+//!
+//! clap reads flags and environment together (each flag names its variable),
+//! so the merge here is only "command line or environment, else file, else
+//! default".
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use clap::Args;
+use serde::Deserialize;
+
+/// What a node needs to know to run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// Name of the node, unique in the cluster.
+    pub name: String,
+    /// Where the node keeps its keys, certificates and Raft data.
+    pub data_dir: PathBuf,
+    /// UDP address the control plane (QUIC) binds to.
+    pub listen: SocketAddr,
+    /// Address peers dial to reach this node (differs from `listen` behind
+    /// NAT or in another cloud).
+    pub advertise: SocketAddr,
+    /// TCP address of the HTTP admin API.
+    pub api_listen: SocketAddr,
+    /// Build a Raft snapshot after this many applied entries.
+    pub snapshot_every: u64,
+}
+
+/// The config file; every field optional, since flags may supply it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    name: Option<String>,
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    advertise: Option<SocketAddr>,
+    api_listen: Option<SocketAddr>,
+    snapshot_every: Option<u64>,
+}
+
+/// The node settings on the command line; each can also come from its
+/// `STOCKADE_*` environment variable, or from the `--config` file.
+#[derive(Clone, Debug, Default, Args)]
+pub struct NodeArgs {
+    /// TOML file with the settings below (flags and environment win over it).
+    #[arg(long, env = "STOCKADE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Name of this node [default: the host name].
+    #[arg(long, env = "STOCKADE_NAME")]
+    pub name: Option<String>,
+    /// Data directory [default: /var/lib/stockade].
+    #[arg(long, env = "STOCKADE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// UDP address for node-to-node QUIC [default: 0.0.0.0:7400].
+    #[arg(long, env = "STOCKADE_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Address peers dial [default: the listen address, which must then be
+    /// a concrete one].
+    #[arg(long, env = "STOCKADE_ADVERTISE")]
+    pub advertise: Option<SocketAddr>,
+    /// TCP address of the HTTP admin API [default: 127.0.0.1:7480].
+    #[arg(long, env = "STOCKADE_API_LISTEN")]
+    pub api_listen: Option<SocketAddr>,
+    /// Build a Raft snapshot after this many applied entries [default: 1000].
+    #[arg(long, env = "STOCKADE_SNAPSHOT_EVERY")]
+    pub snapshot_every: Option<u64>,
+}
+
+impl NodeArgs {
+    /// The settings in force: flags or environment, else the file, else the
+    /// defaults. Errors name the file or the setting at fault.
+    pub fn resolve(&self) -> Result<NodeConfig> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let listen = self
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 7400)));
+        let advertise = self.advertise.or(file.advertise).unwrap_or(listen);
+        if advertise.ip().is_unspecified() {
+            bail!("advertise: {advertise} is not an address peers can dial; set --advertise (or STOCKADE_ADVERTISE)");
+        }
+        let name = match self.name.clone().or(file.name) {
+            Some(name) => name,
+            None => host_name()?,
+        };
+        Ok(NodeConfig {
+            name,
+            data_dir: self
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("/var/lib/stockade")),
+            listen,
+            advertise,
+            api_listen: self
+                .api_listen
+                .or(file.api_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7480))),
+            snapshot_every: self.snapshot_every.or(file.snapshot_every).unwrap_or(1000),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("in config file {}", path.display()))
+}
+
+fn host_name() -> Result<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .context("reading the host name for the node name; set --name")?;
+    Ok(name.trim().to_lowercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("stockade.toml");
+        std::fs::write(
+            &path,
+            "name = \"from-file\"\nlisten = \"10.0.0.1:7400\"\napi_listen = \"10.0.0.1:9000\"\n",
+        )
+        .expect("write config");
+        let args = NodeArgs {
+            config: Some(path),
+            api_listen: Some("127.0.0.1:9999".parse().expect("addr")),
+            ..NodeArgs::default()
+        };
+        let config = args.resolve().expect("valid config");
+        assert_eq!(config.name, "from-file");
+        assert_eq!(config.listen, "10.0.0.1:7400".parse().expect("addr"));
+        assert_eq!(
+            config.advertise, config.listen,
+            "advertise defaults to listen"
+        );
+        assert_eq!(config.api_listen, "127.0.0.1:9999".parse().expect("addr"));
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/stockade"));
+    }
+
+    #[test]
+    fn bad_files_and_undialable_addresses_are_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "lisen = \"10.0.0.1:7400\"\n").expect("write config");
+        let err = NodeArgs {
+            config: Some(path),
+            ..NodeArgs::default()
+        }
+        .resolve()
+        .expect_err("unknown key");
+        let err = format!("{err:#}");
+        assert!(err.contains("bad.toml") && err.contains("lisen"), "{err}");
+
+        let err = NodeArgs {
+            name: Some("n".into()),
+            ..NodeArgs::default()
+        }
+        .resolve()
+        .expect_err("0.0.0.0 cannot be advertised");
+        assert!(format!("{err:#}").contains("--advertise"), "{err:#}");
+    }
+}
