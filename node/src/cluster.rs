@@ -352,6 +352,7 @@ mod tests {
                     .collect::<BTreeMap<_, _>>(),
             ),
             millis_since_quorum_ack: Some(0),
+            last_contact_ms: BTreeMap::new(),
         }
     }
 

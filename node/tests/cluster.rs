@@ -114,6 +114,8 @@ fn a_three_node_cluster_keeps_every_acknowledged_write_when_its_leader_dies() {
 
     // A write through a follower is readable on every node.
     let leader = leader_host(&nodes, 1).expect("a leader");
+    let contacts = nodes.status(leader)["last_contact_ms"].as_object().map_or(0, |m| m.len());
+    assert_eq!(contacts, 2, "the leader reports its last contact with both followers");
     let follower = (1..=3).find(|h| *h != leader).expect("a follower");
     let reply = put_zone(&nodes, follower, "through-follower");
     assert_eq!(reply.status, 200, "{}", reply.body);

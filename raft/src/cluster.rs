@@ -9,6 +9,7 @@ use openraft::ConfigError;
 use stockade_transport::Endpoint;
 
 use crate::config::RaftSettings;
+use crate::contacts::Contacts;
 use crate::handle::StateHandle;
 use crate::network::Network;
 use crate::server::RaftRpcServer;
@@ -37,6 +38,8 @@ pub struct StockadeRaft {
     pub(crate) state: StateHandle,
     pub(crate) endpoint: Endpoint,
     pub(crate) settings: RaftSettings,
+    /// When each peer was last heard from.
+    contacts: Contacts,
 }
 
 impl std::fmt::Debug for StockadeRaft {
@@ -65,7 +68,8 @@ impl StockadeRaft {
             .map_err(crate::Error::from)??;
         let state = state_machine.handle();
         let config = settings.to_config()?;
-        let network = Network::new(endpoint.clone());
+        let contacts = Contacts::default();
+        let network = Network::new(endpoint.clone(), contacts.clone());
         let raft = Raft::new(id, config, network, log, state_machine).await?;
         Ok(StockadeRaft {
             id,
@@ -73,6 +77,7 @@ impl StockadeRaft {
             state,
             endpoint,
             settings,
+            contacts,
         })
     }
 
@@ -93,7 +98,7 @@ impl StockadeRaft {
 
     /// The handler of Raft calls that reach this node.
     pub fn rpc_server(&self) -> RaftRpcServer {
-        RaftRpcServer::new(self.raft.clone())
+        RaftRpcServer::new(self.raft.clone(), self.contacts.clone())
     }
 
     /// Makes this node a one-voter cluster reachable at `addr` (`stockade
@@ -120,7 +125,9 @@ impl StockadeRaft {
 
     /// This member's status, for `/v1/status`.
     pub fn status(&self) -> RaftStatus {
-        RaftStatus::from(&self.metrics())
+        let mut status = RaftStatus::from(&self.metrics());
+        status.last_contact_ms = self.contacts.millis_since();
+        status
     }
 
     /// Stops the Raft member. The endpoint is the node's: close it

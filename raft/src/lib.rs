@@ -44,6 +44,7 @@
 mod call;
 mod cluster;
 mod config;
+mod contacts;
 mod error;
 mod handle;
 mod log_store;
@@ -60,6 +61,7 @@ mod types;
 pub use call::CallError;
 pub use cluster::{StartError, StockadeRaft};
 pub use config::RaftSettings;
+pub use contacts::Contacts;
 pub use error::Error;
 pub use handle::{Machine, StateHandle};
 pub use log_store::LogStore;

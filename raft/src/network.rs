@@ -25,6 +25,7 @@ use openraft::RPCTypes;
 use stockade_transport::{Endpoint, TransportError};
 
 use crate::call::{self, resolve, CallError};
+use crate::contacts::Contacts;
 use crate::rpc::{
     AppendEntriesReply, InstallSnapshotReply, RaftRpc, SnapshotChunkHeader, VoteReply,
 };
@@ -41,12 +42,14 @@ const TIMEOUTS_UNREACHABLE: u32 = 2;
 #[derive(Clone, Debug)]
 pub struct Network {
     endpoint: Endpoint,
+    contacts: Contacts,
 }
 
 impl Network {
-    /// The network of the node that owns `endpoint`.
-    pub fn new(endpoint: Endpoint) -> Self {
-        Network { endpoint }
+    /// The network of the node that owns `endpoint`; successful calls are
+    /// recorded in `contacts`.
+    pub fn new(endpoint: Endpoint, contacts: Contacts) -> Self {
+        Network { endpoint, contacts }
     }
 }
 
@@ -56,6 +59,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> PeerClient {
         PeerClient {
             endpoint: self.endpoint.clone(),
+            contacts: self.contacts.clone(),
             target,
             node: node.clone(),
             resolved: None,
@@ -68,6 +72,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 #[derive(Debug)]
 pub struct PeerClient {
     endpoint: Endpoint,
+    contacts: Contacts,
     target: NodeId,
     node: NodeAddr,
     /// The advertised address, resolved; dropped when the peer is
@@ -117,6 +122,7 @@ impl PeerClient {
         match outcome {
             Ok(reply) => {
                 self.timeouts = 0;
+                self.contacts.touch(self.target);
                 Ok(reply)
             }
             Err(e) if e.is_timeout() => {

@@ -9,6 +9,7 @@
 use serde::Serialize;
 use stockade_transport::{Bytes, RemoteError, RpcHandler, StreamBody};
 
+use crate::contacts::Contacts;
 use crate::rpc::{RaftRpc, SnapshotChunkHeader, WriteReply};
 use crate::types::{NodeId, Raft, Vote};
 
@@ -16,6 +17,7 @@ use crate::types::{NodeId, Raft, Vote};
 #[derive(Clone)]
 pub struct RaftRpcServer {
     raft: Raft,
+    contacts: Contacts,
 }
 
 impl std::fmt::Debug for RaftRpcServer {
@@ -46,13 +48,14 @@ fn own_vote(peer: NodeId, vote: &Vote) -> Result<(), RemoteError> {
 }
 
 impl RaftRpcServer {
-    /// Serves calls for `raft`.
-    pub fn new(raft: Raft) -> Self {
-        RaftRpcServer { raft }
+    /// Serves calls for `raft`, recording each caller in `contacts`.
+    pub fn new(raft: Raft, contacts: Contacts) -> Self {
+        RaftRpcServer { raft, contacts }
     }
 
     /// Answers a plain call from the authenticated node `peer`.
     pub async fn handle(&self, peer: NodeId, request: Bytes) -> Result<Bytes, RemoteError> {
+        self.contacts.touch(peer);
         let rpc: RaftRpc = serde_json::from_slice(&request)
             .map_err(|e| refuse(format!("not a Raft call: {e}")))?;
         match rpc {
@@ -89,6 +92,7 @@ impl RaftRpcServer {
         header: Bytes,
         body: &mut StreamBody,
     ) -> Result<Bytes, RemoteError> {
+        self.contacts.touch(peer);
         let rpc: RaftRpc =
             serde_json::from_slice(&header).map_err(|e| refuse(format!("not a Raft call: {e}")))?;
         let RaftRpc::InstallSnapshot(header) = rpc else {

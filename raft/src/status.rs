@@ -36,6 +36,9 @@ pub struct RaftStatus {
     pub replication: Option<BTreeMap<NodeId, Option<u64>>>,
     /// On the leader only: milliseconds since a quorum last acknowledged it.
     pub millis_since_quorum_ack: Option<u64>,
+    /// Milliseconds since this node last heard from each peer (a reply to
+    /// its call, or a call from it).
+    pub last_contact_ms: BTreeMap<NodeId, u64>,
 }
 
 fn role(state: ServerState) -> &'static str {
@@ -76,6 +79,7 @@ impl From<&RaftMetrics> for RaftStatus {
                     .collect()
             }),
             millis_since_quorum_ack: m.millis_since_quorum_ack,
+            last_contact_ms: BTreeMap::new(),
         }
     }
 }

@@ -181,6 +181,8 @@ pub struct StatusSchema {
     /// On the leader only: milliseconds since a quorum last acknowledged it.
     #[schema(required = true)]
     millis_since_quorum_ack: Option<u64>,
+    /// Milliseconds since this node last heard from each peer (by node id).
+    last_contact_ms: BTreeMap<String, u64>,
 }
 
 #[cfg(test)]

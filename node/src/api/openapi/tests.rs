@@ -303,6 +303,7 @@ fn raft_status() -> RaftStatus {
         learners: BTreeMap::from([(2, "10.0.0.2:7400".into())]),
         replication: Some(BTreeMap::from([(1, Some(42)), (2, None)])),
         millis_since_quorum_ack: Some(5),
+        last_contact_ms: BTreeMap::from([(2, 120)]),
     }
 }
 
