@@ -114,8 +114,13 @@ fn a_three_node_cluster_keeps_every_acknowledged_write_when_its_leader_dies() {
 
     // A write through a follower is readable on every node.
     let leader = leader_host(&nodes, 1).expect("a leader");
-    let contacts = nodes.status(leader)["last_contact_ms"].as_object().map_or(0, |m| m.len());
-    assert_eq!(contacts, 2, "the leader reports its last contact with both followers");
+    let contacts = nodes.status(leader)["last_contact_ms"]
+        .as_object()
+        .map_or(0, |m| m.len());
+    assert_eq!(
+        contacts, 2,
+        "the leader reports its last contact with both followers"
+    );
     let follower = (1..=3).find(|h| *h != leader).expect("a follower");
     let reply = put_zone(&nodes, follower, "through-follower");
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -466,4 +471,57 @@ fn a_quic_peer_with_a_certificate_from_another_ca_is_refused() {
         "the cluster's own certificate was refused: {answered:?}"
     );
     assert_eq!(nodes.status(1)["role"], "leader", "the node is unharmed");
+}
+
+#[test]
+fn a_removed_node_leaves_the_membership_and_the_voters_stay_odd() {
+    let lab = Lab::new(3).expect("a three-host lab");
+    let dir = workdir();
+    let mut nodes = Nodes::init(&lab, Path::new(BIN), dir.path(), &[]).expect("stockade init");
+    form_cluster(&mut nodes, 3);
+    wait_for("three voters", SETTLE, || {
+        let voters = members(&nodes, 1, "voters");
+        ((voters.len() == 3).then_some(()), format!("{voters:?}"))
+    })
+    .expect("three voters");
+    let status = nodes.status(1);
+    let id_of_3 = status["voters"]
+        .as_object()
+        .and_then(|v| {
+            v.iter()
+                .find(|(_, a)| a.as_str().and_then(|a| nodes.host_of(a)) == Some(3))
+        })
+        .map(|(id, _)| id.clone())
+        .expect("host 3 is a voter");
+
+    let output = lab
+        .command(1, BIN)
+        .args([
+            "remove",
+            &id_of_3,
+            "--api",
+            &nodes.api_url(1),
+            "--api-token",
+            &nodes.admin_token,
+        ])
+        .output()
+        .expect("run stockade remove");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    wait_for("host 3 out and an odd number of voters", SETTLE, || {
+        let voters = members(&nodes, 1, "voters");
+        let learners = members(&nodes, 1, "learners");
+        let done = !voters.contains(&3) && !learners.contains(&3) && voters.len() % 2 == 1;
+        (
+            done.then_some(()),
+            format!("voters {voters:?} learners {learners:?}"),
+        )
+    })
+    .expect("host 3 is removed and the voters are odd");
+    // The cluster still takes writes.
+    let leader = leader_host(&nodes, 1).expect("a leader");
+    assert_eq!(put_zone(&nodes, leader, "after-removal").status, 200);
 }
