@@ -14,6 +14,9 @@ pub enum Error {
     /// A stored record could not be encoded or decoded.
     #[error("encoding: {0}")]
     Codec(#[from] serde_json::Error),
+    /// The database's data file could not be opened or fsynced.
+    #[error("data file: {0}")]
+    File(#[from] std::io::Error),
     /// The blocking task that flushed the database to disk died.
     #[error("storage task: {0}")]
     Task(#[from] tokio::task::JoinError),

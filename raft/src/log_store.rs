@@ -19,6 +19,9 @@ use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, OptionalSend, RaftLogId, RaftLogReader};
 
 use crate::error::{decode, encode, Error, Result};
+use std::fs::File;
+use std::sync::Arc;
+
 use crate::store::flush;
 use crate::types::{Entry, LogId, StorageError, TypeConfig, Vote};
 
@@ -33,6 +36,9 @@ const LAST_PURGED: &[u8] = b"last_purged";
 #[derive(Clone, Debug)]
 pub struct LogStore {
     db: sled::Db,
+    /// The database's data file, fsynced after sled's own flush (see
+    /// [`crate::store::flush`]); absent for databases opened by the caller.
+    data_file: Option<Arc<File>>,
     log: sled::Tree,
     meta: sled::Tree,
 }
@@ -45,6 +51,7 @@ impl LogStore {
     pub fn open(db: &sled::Db) -> Result<Self> {
         let store = LogStore {
             db: db.clone(),
+            data_file: None,
             log: db.open_tree("log")?,
             meta: db.open_tree("meta")?,
         };
@@ -52,6 +59,18 @@ impl LogStore {
             store.remove_upto(purged.index)?;
         }
         Ok(store)
+    }
+
+    /// The same log, fsyncing `data_file` — the database's data file —
+    /// whenever it makes something durable.
+    pub(crate) fn with_data_file(mut self, data_file: File) -> Self {
+        self.data_file = Some(Arc::new(data_file));
+        self
+    }
+
+    /// Makes everything written so far durable.
+    async fn sync(&self) -> Result<()> {
+        flush(&self.db, self.data_file.clone()).await
     }
 
     fn read_meta<T: serde::de::DeserializeOwned>(&self, key: &[u8]) -> Result<Option<T>> {
@@ -166,7 +185,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
         self.write_meta(VOTE, vote)
             .map_err(vote_error(ErrorVerb::Write))?;
-        flush(&self.db).await.map_err(vote_error(ErrorVerb::Write))
+        self.sync().await.map_err(vote_error(ErrorVerb::Write))
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
@@ -200,7 +219,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // One fsync for the whole batch; openraft learns of the entries only
         // once they are on disk. (openraft 0.9 waits for this callback before
         // it goes on, so flushing in a task of its own would gain nothing.)
-        match flush(&self.db).await {
+        match self.sync().await {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
                 Ok(())
@@ -215,7 +234,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         self.remove_from(log_id.index)
             .map_err(logs_error(ErrorVerb::Delete))?;
-        flush(&self.db).await.map_err(logs_error(ErrorVerb::Delete))
+        self.sync().await.map_err(logs_error(ErrorVerb::Delete))
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {

@@ -65,7 +65,7 @@ impl SnapshotStore {
         batch.insert(META, encode(meta)?);
         batch.insert(DATA, data);
         self.tree.apply_batch(batch)?;
-        flush(&self.db).await?;
+        flush(&self.db, None).await?;
         Ok(true)
     }
 }
