@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use stockade_policy::{AccessCommand, Applied, ClusterState, Command, NodeId, ValidationError};
 use stockade_raft::openraft::ChangeMembers;
-use stockade_raft::{NodeAddr, RaftRpcServer, RaftStatus, Request, StockadeRaft};
+use stockade_raft::{NodeAddr, RaftRpcServer, RaftStatus, StockadeRaft};
 use stockade_transport::{Bytes, ClusterCa, RemoteError, RpcHandler, StreamBody};
 
 use crate::clock;
@@ -122,13 +122,16 @@ impl ControlPlane {
 
     /// Commits a command through the leader and returns once it is applied
     /// on this node too, so a read here right after sees it.
+    ///
+    /// Concurrent writes share log entries (see [`StockadeRaft::write`]):
+    /// several writes may answer the same index, each with its own result.
     pub async fn write(&self, command: Command) -> Result<Written, WriteError> {
-        let response = self.raft.write(Request { command }).await?;
-        let index = response.log_id.index;
+        let committed = self.raft.write(command).await?;
+        let index = committed.log_id.index;
         self.raft.state().wait_applied(index).await;
         Ok(Written {
             index,
-            applied: response.data.result?,
+            applied: committed.result?,
         })
     }
 

@@ -34,13 +34,16 @@
 //!   `ChangeMembers::AddVoterIds` to promote it. Both are routed to the
 //!   leader.
 //! - Writes: [`StockadeRaft::write`] from any member; a follower forwards to
-//!   the leader. The reply's `log_id.index` is the policy version.
+//!   the leader. Concurrent writes are gathered into shared log entries
+//!   (group commit), each command still validated and applied on its own.
+//!   The reply's `log_id.index` is the policy version.
 //! - Reads: [`StateHandle`] reads the local applied state without Raft;
 //!   [`StockadeRaft::read_linearizable`] first makes sure it reflects every
 //!   write committed before the read began.
 //! - `/v1/status`: [`StockadeRaft::status`] (or the full
 //!   [`StockadeRaft::metrics`]).
 
+mod batcher;
 mod call;
 mod cluster;
 mod config;
@@ -58,6 +61,7 @@ mod status;
 mod store;
 mod types;
 
+pub use batcher::Committed;
 pub use call::CallError;
 pub use cluster::{StartError, StockadeRaft};
 pub use config::RaftSettings;

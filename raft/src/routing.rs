@@ -1,25 +1,26 @@
 //! Routing writes, membership changes and linearizable reads to the leader.
 //!
-//! A member tries locally first; when openraft answers that another node
+//! A [`Router`] tries locally first; when openraft answers that another node
 //! leads, the call is forwarded there over the transport. When no leader is
 //! known (an election is under way) or the leader cannot be reached at all,
 //! the member waits for one and tries again, a few times. A forwarded write
 //! whose answer is lost is reported as such: it may have committed.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{
     CheckIsLeaderError, ClientWriteError as WriteApiError, ForwardToLeader, RaftError,
 };
 use openraft::ChangeMembers;
-use stockade_policy::ClusterState;
-use stockade_transport::TransportError;
+use stockade_transport::{Endpoint, TransportError};
 
 use crate::call::{self, resolve, CallError};
-use crate::cluster::StockadeRaft;
+use crate::config::RaftSettings;
+use crate::handle::StateHandle;
 use crate::rpc::{RaftRpc, ReadIndexReply, WriteReply};
-use crate::types::{ClientWriteError, ClientWriteResponse, LogId, NodeAddr, NodeId, Request};
+use crate::types::{ClientWriteError, ClientWriteResponse, LogId, NodeAddr, NodeId, Raft, Request};
 
 /// How many times a write or read is routed before giving up.
 const ATTEMPTS: usize = 3;
@@ -27,7 +28,10 @@ const ATTEMPTS: usize = 3;
 const READ_WAIT: Duration = Duration::from_secs(10);
 
 /// Why a write (or a membership change) did not commit.
-#[derive(Debug, thiserror::Error)]
+///
+/// It is `Clone`: when a batch of writes fails, every writer of the batch
+/// gets the same error.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum WriteError {
     /// No leader is known, even after waiting for an election.
     #[error("no leader is known; the cluster may have lost its quorum")]
@@ -35,7 +39,7 @@ pub enum WriteError {
     /// The leader refused it (a membership change that cannot be made), or
     /// this member has stopped.
     #[error(transparent)]
-    Raft(ClientWriteError),
+    Raft(Box<ClientWriteError>),
     /// The write was sent to the leader but no answer came back: it may or
     /// may not have been committed.
     #[error("forwarding to leader {leader}: {source}; the write may or may not have committed")]
@@ -44,8 +48,19 @@ pub enum WriteError {
         leader: NodeId,
         /// What failed.
         #[source]
-        source: CallError,
+        source: Arc<CallError>,
     },
+    /// The write was queued but no answer came for its batch (the member
+    /// is going away, or the task committing the batch failed): it may or
+    /// may not have committed.
+    #[error("the write was abandoned before an answer came; it may or may not have committed")]
+    Abandoned,
+}
+
+impl WriteError {
+    fn raft(e: ClientWriteError) -> Self {
+        WriteError::Raft(Box::new(e))
+    }
 }
 
 /// Why a linearizable read could not be served.
@@ -80,24 +95,30 @@ enum Routed<T, E> {
     Retry,
 }
 
-impl StockadeRaft {
-    /// Commits `request` through the leader, from any member. Returns once
-    /// the leader has applied it: the reply's `log_id.index` is the policy
-    /// version and `data.result` what the command did. This member may
-    /// apply it a little later; [`crate::StateHandle::wait_applied`] waits for
-    /// that.
-    pub async fn write(&self, request: Request) -> Result<ClientWriteResponse, WriteError> {
+/// Routes calls to the leader: everything of a node's Raft member that a
+/// write or a read needs, and nothing that would keep the member's batcher
+/// alive (the batcher holds a `Router`).
+#[derive(Clone)]
+pub(crate) struct Router {
+    pub(crate) id: NodeId,
+    pub(crate) raft: Raft,
+    pub(crate) state: StateHandle,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) settings: RaftSettings,
+}
+
+impl Router {
+    /// Commits `request` as one log entry through the leader, from any
+    /// member; see [`crate::StockadeRaft::write_request`].
+    pub(crate) async fn write(&self, request: Request) -> Result<ClientWriteResponse, WriteError> {
         let rpc = RaftRpc::ForwardWrite(request.clone());
         self.write_on_leader(rpc, || self.raft.client_write(request.clone()))
             .await
     }
 
-    /// Adds a node as a learner, through the leader. With `blocking`, it
-    /// returns once the learner has caught up with the log (when forwarded,
-    /// within the transport's call timeout: a learner that needs a large
-    /// snapshot is better added without blocking, and then waited for on its
-    /// own applied index).
-    pub async fn add_learner(
+    /// Adds a learner through the leader; see
+    /// [`crate::StockadeRaft::add_learner`].
+    pub(crate) async fn add_learner(
         &self,
         id: NodeId,
         node: NodeAddr,
@@ -112,9 +133,9 @@ impl StockadeRaft {
             .await
     }
 
-    /// Changes the membership through the leader, e.g.
-    /// `ChangeMembers::AddVoterIds` to promote learners to voters.
-    pub async fn change_membership(
+    /// Changes the membership through the leader; see
+    /// [`crate::StockadeRaft::change_membership`].
+    pub(crate) async fn change_membership(
         &self,
         changes: ChangeMembers<NodeId, NodeAddr>,
         retain: bool,
@@ -140,27 +161,31 @@ impl StockadeRaft {
         for _ in 0..ATTEMPTS {
             let forward = match local().await {
                 Err(RaftError::APIError(WriteApiError::ForwardToLeader(f))) => f,
-                done => return done.map_err(WriteError::Raft),
+                done => return done.map_err(WriteError::raft),
             };
             let routed = self
                 .forward(forward, &rpc, |reply: WriteReply| match reply {
                     Err(RaftError::APIError(WriteApiError::ForwardToLeader(_))) => Routed::Retry,
-                    done => Routed::Done(done.map_err(WriteError::Raft)),
+                    done => Routed::Done(done.map_err(WriteError::raft)),
                 })
                 .await;
             match routed {
                 Ok(Routed::Done(done)) => return done,
                 Ok(Routed::Retry) => {}
-                Err((leader, source)) => return Err(WriteError::Forward { leader, source }),
+                Err((leader, source)) => {
+                    return Err(WriteError::Forward {
+                        leader,
+                        source: Arc::new(source),
+                    })
+                }
             }
         }
         Err(WriteError::NoLeader)
     }
 
     /// The log id a linearizable read must see, once this member has
-    /// applied it: after this returns, [`crate::StateHandle`] reads are
-    /// linearizable. On a follower the leader is asked for it (ReadIndex).
-    pub async fn read_index(&self) -> Result<Option<LogId>, ReadError> {
+    /// applied it; see [`crate::StockadeRaft::read_index`].
+    pub(crate) async fn read_index(&self) -> Result<Option<LogId>, ReadError> {
         for _ in 0..ATTEMPTS {
             let forward = match self.raft.ensure_linearizable().await {
                 Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => f,
@@ -195,16 +220,6 @@ impl StockadeRaft {
             }
         }
         Err(ReadError::NoLeader)
-    }
-
-    /// Runs `read` on a linearizable view of the state: one that reflects
-    /// every write committed before this call began.
-    pub async fn read_linearizable<R>(
-        &self,
-        read: impl FnOnce(&ClusterState) -> R,
-    ) -> Result<R, ReadError> {
-        self.read_index().await?;
-        Ok(self.state.read(read))
     }
 
     /// Sends `rpc` to the leader `forward` names and sorts its reply with

@@ -30,8 +30,9 @@ pub enum RaftRpc {
     /// One chunk of a snapshot (the header of a streaming call whose body is
     /// the chunk); replies [`InstallSnapshotReply`].
     InstallSnapshot(SnapshotChunkHeader),
-    /// A client write a follower forwards to the leader; replies
-    /// [`WriteReply`].
+    /// A client write a follower forwards to the leader: one log entry's
+    /// commands (a whole batch of its writers); replies [`WriteReply`],
+    /// whose `data.results` has one result per command.
     ForwardWrite(Request),
     /// Add a learner, forwarded to the leader; replies [`WriteReply`].
     AddLearner {

@@ -53,8 +53,14 @@ impl StateMachineStore {
         machine.last_applied = Some(entry.log_id);
         match entry.payload {
             EntryPayload::Blank => Response::done(),
+            // Each command on its own, in order: a refused command leaves
+            // the state as it was and does not stop the ones after it.
             EntryPayload::Normal(request) => Response {
-                result: request.command.apply(&mut machine.state),
+                results: request
+                    .commands
+                    .iter()
+                    .map(|command| command.apply(&mut machine.state))
+                    .collect(),
             },
             EntryPayload::Membership(membership) => {
                 machine.last_membership = StoredMembership::new(Some(entry.log_id), membership);

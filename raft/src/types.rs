@@ -37,39 +37,54 @@ impl fmt::Display for NodeAddr {
 /// What a client asks the cluster to commit: the application data of a log
 /// entry.
 ///
-/// Only policy commands exist today; further request kinds (alert records,
-/// delivery cursors) will be added as fields with serde defaults or as
-/// commands of their own, so entries already in a log stay readable.
+/// One entry carries several independent commands, so that writes arriving
+/// together share one append, one fsync and one round of replication (group
+/// commit, see `batcher.rs`). Each command is validated and applied on its
+/// own, in order: an invalid command is answered with its error and leaves
+/// the state untouched, and its neighbours still take effect. Commands that
+/// must take effect together or not at all go in one
+/// [`Command::Batch`](stockade_policy::Command::Batch).
+///
+/// Further request kinds (alert records, delivery cursors) will be added as
+/// fields with serde defaults or as commands of their own, so entries
+/// already in a log stay readable.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
-    /// The change to apply to the cluster state.
-    pub command: Command,
+    /// The changes to apply to the cluster state, one after the other.
+    pub commands: Vec<Command>,
 }
 
 impl From<Command> for Request {
     fn from(command: Command) -> Self {
-        Request { command }
+        Request {
+            commands: vec![command],
+        }
     }
 }
 
-/// What applying one log entry produced.
+impl From<Vec<Command>> for Request {
+    fn from(commands: Vec<Command>) -> Self {
+        Request { commands }
+    }
+}
+
+/// What applying one log entry produced: one result per command of its
+/// [`Request`], in the same order.
 ///
-/// An invalid command is committed like any other entry (validation depends
-/// on the state it meets, which only the log order decides) and answered with
-/// its error; the state is left untouched. Blank and membership entries are
-/// answered with `Ok(Applied::Done)`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// An invalid command is committed like any other (validation depends on the
+/// state it meets, which only the log order decides) and answered with its
+/// error; the state is left untouched by it. Blank and membership entries
+/// carry no command and are answered with no results.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
-    /// What the command did, or why it was refused.
-    pub result: Result<Applied, ValidationError>,
+    /// What each command did, or why it was refused.
+    pub results: Vec<Result<Applied, ValidationError>>,
 }
 
 impl Response {
     /// The answer to an entry that carries no command.
     pub fn done() -> Self {
-        Response {
-            result: Ok(Applied::Done),
-        }
+        Response::default()
     }
 }
 
@@ -120,22 +135,31 @@ mod tests {
 
     #[test]
     fn request_and_response_round_trip_through_json() {
-        let request = Request::from(Command::UpsertZone {
+        let zone = |name: &str| Command::UpsertZone {
             id: None,
-            name: "prod".into(),
+            name: name.into(),
             mode: Mode::Enforce,
             description: String::new(),
-        });
-        let text = serde_json::to_string(&request).expect("encode request");
-        assert_eq!(
-            serde_json::from_str::<Request>(&text).expect("decode request"),
-            request
-        );
+        };
+        for request in [
+            Request::from(zone("prod")),
+            Request::from(vec![zone("prod"), zone("dev")]),
+            Request::from(Vec::new()),
+        ] {
+            let text = serde_json::to_string(&request).expect("encode request");
+            assert_eq!(
+                serde_json::from_str::<Request>(&text).expect("decode request"),
+                request
+            );
+        }
 
         for response in [
             Response::done(),
             Response {
-                result: Err(ValidationError::new("zone.name", "is empty")),
+                results: vec![
+                    Ok(Applied::Done),
+                    Err(ValidationError::new("zone.name", "is empty")),
+                ],
             },
         ] {
             let text = serde_json::to_string(&response).expect("encode response");

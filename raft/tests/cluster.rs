@@ -1,13 +1,16 @@
 //! Three Raft members in this process over the real QUIC transport: they
 //! form a cluster, converge, survive the loss of their leader, take a
-//! restarted member back, and bring a lagging one up to date by snapshot.
+//! restarted member back, bring a lagging one up to date by snapshot, and
+//! gather concurrent writes into shared log entries.
 
 mod common;
+
+use std::collections::BTreeSet;
 
 use common::{zone, Cluster, WAIT};
 use openraft::RaftLogReader;
 use stockade_policy::{Applied, Command};
-use stockade_raft::{RaftSettings, Request};
+use stockade_raft::RaftSettings;
 
 fn settings() -> RaftSettings {
     RaftSettings::default()
@@ -23,7 +26,7 @@ async fn three_members_converge_and_survive_the_loss_of_their_leader() {
         .write(zone("prod"))
         .await
         .expect("write on the leader");
-    assert!(matches!(first.data.result, Ok(Applied::Zone(_))));
+    assert!(matches!(first.result, Ok(Applied::Zone(_))));
     let second = cluster
         .member(2)
         .write(zone("dev"))
@@ -34,12 +37,12 @@ async fn three_members_converge_and_survive_the_loss_of_their_leader() {
     // An invalid command is committed and answered with its error.
     let invalid = cluster
         .member(3)
-        .write(Request::from(Command::RemoveIdentityRule {
+        .write(Command::RemoveIdentityRule {
             name: "absent".into(),
-        }))
+        })
         .await
         .expect("the write itself succeeds");
-    let error = invalid.data.result.expect_err("the command is refused");
+    let error = invalid.result.expect_err("the command is refused");
     assert_eq!(error.field, "name");
 
     cluster.converge(invalid.log_id.index).await;
@@ -170,4 +173,63 @@ async fn a_lagging_member_is_brought_up_to_date_by_snapshot() {
         "member 3 installed a snapshot: {metrics:?}"
     );
     assert_eq!(member.state().state(), cluster.member(1).state().state());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_entries_and_each_gets_its_own_result() {
+    const WRITERS: usize = 200;
+    let cluster = Cluster::form(settings()).await;
+    let before = cluster.member(1).metrics().last_log_index.unwrap_or(0);
+
+    // Half through the leader, half through a follower (which forwards
+    // whole batches); every fifth command is refused (no such zone).
+    let refused = |i: usize| i.is_multiple_of(5);
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let member = cluster.member(if i % 2 == 0 { 1 } else { 2 }).clone();
+            let command = if refused(i) {
+                Command::RemoveZone {
+                    name: format!("absent-{i}"),
+                }
+            } else {
+                zone(&format!("z{i}"))
+            };
+            tokio::spawn(async move { member.write(command).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for writer in writers {
+        answers.push(writer.await.expect("writer").expect("the write commits"));
+    }
+    let last = answers
+        .iter()
+        .map(|c| c.log_id.index)
+        .max()
+        .expect("answers");
+    cluster.converge(last).await;
+
+    let state = cluster.member(3).state().state();
+    let mut zone_ids = BTreeSet::new();
+    for (i, answer) in answers.iter().enumerate() {
+        if refused(i) {
+            let error = answer.result.clone().expect_err("refused");
+            assert_eq!(error.field, "name", "command {i}");
+        } else {
+            let Ok(Applied::Zone(id)) = answer.result else {
+                panic!("command {i}: {:?}", answer.result);
+            };
+            assert_eq!(state.zones[&format!("z{i}")].id, id, "command {i}");
+            assert!(zone_ids.insert(id), "zone id {id:?} given twice");
+        }
+    }
+    assert_eq!(state.zones.len(), WRITERS - WRITERS / 5);
+
+    let entries = cluster.member(1).metrics().last_log_index.unwrap_or(0) - before;
+    let indexes: BTreeSet<u64> = answers.iter().map(|c| c.log_id.index).collect();
+    eprintln!("{WRITERS} commands in {entries} log entries");
+    assert!(
+        entries < WRITERS as u64 / 4,
+        "{WRITERS} commands took {entries} log entries"
+    );
+    assert!(indexes.len() as u64 <= entries);
 }

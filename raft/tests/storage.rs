@@ -38,7 +38,7 @@ fn log_id(term: u64, index: u64) -> LogId {
 fn command(term: u64, index: u64, command: Command) -> Entry {
     Entry {
         log_id: log_id(term, index),
-        payload: EntryPayload::Normal(Request { command }),
+        payload: EntryPayload::Normal(Request::from(command)),
     }
 }
 
@@ -203,9 +203,8 @@ async fn an_invalid_command_answers_its_error_and_changes_nothing() {
         .apply([command(1, 1, zone("prod")), command(1, 2, invalid)])
         .await
         .expect("apply");
-    assert_eq!(responses[0].result, Ok(Applied::Zone(ZoneId(1))));
-    let error = responses[1]
-        .result
+    assert_eq!(responses[0].results, [Ok(Applied::Zone(ZoneId(1)))]);
+    let error = responses[1].results[0]
         .clone()
         .expect_err("the command is invalid");
     assert_eq!(error.field, "name");
@@ -222,11 +221,51 @@ async fn an_invalid_command_answers_its_error_and_changes_nothing() {
         )])
         .await
         .expect("apply");
-    assert!(responses[0].result.is_err());
+    assert!(responses[0].results[0].is_err());
     assert_eq!(
         sm.handle().state(),
         before,
         "a refused batch changes nothing"
     );
     assert_eq!(sm.handle().last_applied(), Some(log_id(1, 3)));
+}
+
+#[tokio::test]
+async fn the_commands_of_one_entry_apply_one_by_one() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let (_log, mut sm) = open(dir.path());
+    let entry = Entry {
+        log_id: log_id(1, 1),
+        payload: EntryPayload::Normal(Request::from(vec![
+            zone("prod"),
+            // Refused: nothing by this name. Its neighbours still apply.
+            Command::RemoveZone {
+                name: "absent".into(),
+            },
+            zone("dev"),
+            // Sees the zone the command before it created.
+            Command::RemoveZone { name: "dev".into() },
+            // All or nothing within the batch command, alone outside it.
+            Command::batch(vec![
+                zone("staging"),
+                Command::RemoveZone { name: "no".into() },
+            ]),
+            zone("qa"),
+        ])),
+    };
+    let responses = sm.apply([entry]).await.expect("apply");
+    assert_eq!(responses.len(), 1, "one response per entry");
+    let results = &responses[0].results;
+    assert_eq!(results.len(), 6, "one result per command");
+    assert_eq!(results[0], Ok(Applied::Zone(ZoneId(1))));
+    assert_eq!(results[1].clone().expect_err("refused").field, "name");
+    assert_eq!(results[2], Ok(Applied::Zone(ZoneId(2))));
+    assert_eq!(results[3], Ok(Applied::Done));
+    assert!(results[4].is_err());
+    assert_eq!(results[5], Ok(Applied::Zone(ZoneId(3))));
+
+    let state = sm.handle().state();
+    let zones: Vec<&str> = state.zones.keys().map(String::as_str).collect();
+    assert_eq!(zones, ["prod", "qa"]);
+    assert_eq!(sm.handle().last_applied(), Some(log_id(1, 1)));
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use openraft::ChangeMembers;
 use stockade_policy::{Command, Mode};
-use stockade_raft::{NodeAddr, NodeId, RaftSettings, Request, StockadeRaft};
+use stockade_raft::{NodeAddr, NodeId, RaftSettings, StockadeRaft};
 use stockade_transport::{ClusterCa, Endpoint, NodeIdentity, NodeKey, TransportConfig};
 use tempfile::TempDir;
 
@@ -49,13 +49,13 @@ fn transport_config() -> TransportConfig {
     }
 }
 
-pub fn zone(name: &str) -> Request {
-    Request::from(Command::UpsertZone {
+pub fn zone(name: &str) -> Command {
+    Command::UpsertZone {
         id: None,
         name: name.into(),
         mode: Mode::Enforce,
         description: String::new(),
-    })
+    }
 }
 
 impl Cluster {
