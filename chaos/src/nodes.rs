@@ -2,8 +2,8 @@
 //! and `join`, started, stopped, killed, and spoken to through their admin
 //! API from inside their namespace.
 //!
-//! Every node listens for QUIC on `address:7400` and serves its API on
-//! `address:7480` of its host. Dropping the [`Nodes`] kills every process.
+//! Every node binds QUIC to `0.0.0.0:7400`, advertises `address:7400`, and
+//! serves its API on `address:7480` of its host. Dropping the [`Nodes`] kills every process.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -138,7 +138,11 @@ impl<'a> Nodes<'a> {
             .arg(format!("node{host}"))
             .arg("--data-dir")
             .arg(self.data_dir(host))
+            // Bound to every address, advertised as the host's: the bind and
+            // advertised addresses differ, as behind NAT.
             .arg("--listen")
+            .arg(format!("0.0.0.0:{QUIC_PORT}"))
+            .arg("--advertise")
             .arg(format!("{addr}:{QUIC_PORT}"))
             .arg("--api-listen")
             .arg(format!("{addr}:{API_PORT}"))
