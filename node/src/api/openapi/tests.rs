@@ -560,7 +560,8 @@ fn bodies_the_api_refuses_do_not_fit_their_schemas() {
         let refused = match name {
             "RuleSpec" => serde_json::from_value::<RuleSpec>(bad.clone()).is_err(),
             "ZoneBody" => {
-                serde_json::from_value::<super::super::policy::ZoneBody>(bad.clone()).is_err()
+                serde_json::from_value::<super::super::policy::zones::ZoneBody>(bad.clone())
+                    .is_err()
             }
             "Fingerprint" => {
                 serde_json::from_value::<stockade_policy::Fingerprint>(bad.clone()).is_err()

@@ -1,0 +1,54 @@
+//! Policy resources: zones, identities, identity rules, fingerprints, rules,
+//! alert sinks, and the whole policy as a document.
+//!
+//! Every write is validated here against the local state first (a quick 400
+//! that names the field), then goes through Raft; the reply carries the log
+//! index at which it took effect — the policy version.
+
+mod document;
+mod identities;
+mod rules;
+mod sinks;
+pub(super) mod zones;
+
+use axum::Json;
+use serde::Serialize;
+use stockade_policy::{Applied, Command, Role};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::api::auth::Caller;
+use crate::api::error::ApiResult;
+use crate::api::AppState;
+
+/// The reply to every write.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WriteReply {
+    /// Raft log index of the write: the policy version it created.
+    pub index: u64,
+    /// What the write did (with any number it allocated).
+    pub applied: Applied,
+}
+
+/// The routes of this module. Each handler's `#[utoipa::path]` gives its
+/// method and path, to the router and to the OpenAPI document alike.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .merge(zones::routes())
+        .merge(identities::routes())
+        .merge(rules::routes())
+        .merge(sinks::routes())
+        .merge(document::routes())
+}
+
+/// Validates `command` against the local state, commits it through Raft
+/// and replies with the log index it took effect at.
+async fn write(app: &AppState, caller: Caller, command: Command) -> ApiResult<Json<WriteReply>> {
+    caller.require(Role::Operator)?;
+    app.cluster.with_state(|state| command.validate(state))?;
+    let written = app.cluster.write(command).await?;
+    Ok(Json(WriteReply {
+        index: written.index,
+        applied: written.applied,
+    }))
+}
