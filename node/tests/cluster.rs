@@ -39,6 +39,28 @@ fn leader_host(nodes: &Nodes, host: usize) -> Option<usize> {
     nodes.host_of(addr)
 }
 
+/// Waits until host 1 reports `n` voters.
+fn wait_for_voters(nodes: &Nodes, n: usize) {
+    wait_for(&format!("{n} voters"), SETTLE, || {
+        let voters = members(nodes, 1, "voters");
+        ((voters.len() == n).then_some(()), format!("{voters:?}"))
+    })
+    .expect("the joined nodes become voters");
+}
+
+/// The node id (as `status` names it) of the voter on host `host`.
+fn node_id_of(nodes: &Nodes, status: &Value, host: usize) -> String {
+    status["voters"]
+        .as_object()
+        .and_then(|voters| {
+            voters
+                .iter()
+                .find(|(_, addr)| addr.as_str().and_then(|a| nodes.host_of(a)) == Some(host))
+        })
+        .map(|(id, _)| id.clone())
+        .expect("the host runs a voter")
+}
+
 /// Starts host 1 and joins hosts `2..=n` one after the other, waiting for
 /// each to be a member.
 fn form_cluster(nodes: &mut Nodes, n: usize) {
@@ -106,11 +128,7 @@ fn a_three_node_cluster_keeps_every_acknowledged_write_when_its_leader_dies() {
     let dir = workdir();
     let mut nodes = Nodes::init(&lab, Path::new(BIN), dir.path(), &[]).expect("stockade init");
     form_cluster(&mut nodes, 3);
-    wait_for("three voters", SETTLE, || {
-        let voters = members(&nodes, 1, "voters");
-        ((voters.len() == 3).then_some(()), format!("{voters:?}"))
-    })
-    .expect("both joined nodes become voters");
+    wait_for_voters(&nodes, 3);
 
     // A write through a follower is readable on every node.
     let leader = leader_host(&nodes, 1).expect("a leader");
@@ -196,11 +214,7 @@ fn a_node_down_through_many_writes_catches_up_from_a_snapshot() {
     let mut nodes = Nodes::init(&lab, Path::new(BIN), dir.path(), &[]).expect("stockade init");
     nodes.node_args = vec!["--snapshot-every".into(), "20".into()];
     form_cluster(&mut nodes, 3);
-    wait_for("three voters", SETTLE, || {
-        let voters = members(&nodes, 1, "voters");
-        ((voters.len() == 3).then_some(()), format!("{voters:?}"))
-    })
-    .expect("three voters");
+    wait_for_voters(&nodes, 3);
     let leader = leader_host(&nodes, 1).expect("a leader");
     let down = (1..=3).find(|h| *h != leader).expect("a follower");
     nodes.stop(down).expect("stop a follower");
@@ -211,14 +225,7 @@ fn a_node_down_through_many_writes_catches_up_from_a_snapshot() {
     // The leader's log no longer holds what the stopped node lacks, so only
     // a snapshot can bring it up to date.
     let status = nodes.status(leader);
-    let down_id = status["voters"]
-        .as_object()
-        .and_then(|v| {
-            v.iter()
-                .find(|(_, a)| a.as_str().and_then(|a| nodes.host_of(a)) == Some(down))
-        })
-        .map(|(id, _)| id.clone())
-        .expect("the stopped node is a voter");
+    let down_id = node_id_of(&nodes, &status, down);
     let stopped_at = status["replication"][&down_id].as_u64().unwrap_or(0);
     wait_for("the leader to purge its log", SETTLE, || {
         let purged = nodes.status(leader)["purged_index"].as_u64().unwrap_or(0);
@@ -479,20 +486,9 @@ fn a_removed_node_leaves_the_membership_and_the_voters_stay_odd() {
     let dir = workdir();
     let mut nodes = Nodes::init(&lab, Path::new(BIN), dir.path(), &[]).expect("stockade init");
     form_cluster(&mut nodes, 3);
-    wait_for("three voters", SETTLE, || {
-        let voters = members(&nodes, 1, "voters");
-        ((voters.len() == 3).then_some(()), format!("{voters:?}"))
-    })
-    .expect("three voters");
+    wait_for_voters(&nodes, 3);
     let status = nodes.status(1);
-    let id_of_3 = status["voters"]
-        .as_object()
-        .and_then(|v| {
-            v.iter()
-                .find(|(_, a)| a.as_str().and_then(|a| nodes.host_of(a)) == Some(3))
-        })
-        .map(|(id, _)| id.clone())
-        .expect("host 3 is a voter");
+    let id_of_3 = node_id_of(&nodes, &status, 3);
 
     let output = lab
         .command(1, BIN)
