@@ -17,6 +17,7 @@ use stockade_policy::{
 };
 
 use crate::cli::{DemoArgs, ProbeArgs};
+use crate::dataplane::{diff, encode, MapContents};
 use crate::policy_cmd::{read_document, LoadedPolicy, DEMO_POLICY};
 
 /// The digest the demo policy registers for the records API.
@@ -93,14 +94,27 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         5432,
     );
 
-    let dp = &loaded.dataplane;
+    let maps = encode(&loaded.dataplane);
+    println!("\n== Map contents for this node, as the kernel reads them");
+    show_sizes(&maps);
+
+    // A change reaches the kernel as the few writes that differ.
+    let mut changed = doc.clone();
+    if let Some(zone) = changed.zones.iter_mut().find(|z| z.name == "billing") {
+        zone.mode = stockade_policy::Mode::Enforce;
+    }
+    let after = encode(&LoadedPolicy::new(&changed, &workloads)?.dataplane);
+    let zones = diff(&maps.zones, &after.zones);
+    let policy = diff(&maps.policy, &after.policy);
     println!(
-        "\n== Map contents for this node: {} workloads, {} executables, {} ipcache, {} policy entries, {} zones",
-        dp.workloads.len(),
-        dp.executables.len(),
-        dp.ipcache.len(),
-        dp.policy.len(),
-        dp.zone_modes.len()
+        "\n== Switching billing to enforce writes {} zone entries and {} policy entries{}",
+        zones.upserts.len() + zones.deletes.len(),
+        policy.upserts.len() + policy.deletes.len(),
+        if policy.is_empty() {
+            " (rules are unchanged)"
+        } else {
+            ""
+        },
     );
 
     if args.no_bpf {
@@ -135,6 +149,21 @@ pub fn probe(args: &ProbeArgs) -> Result<ExitCode> {
         "the eBPF program did not count the executions"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Prints each map's entries and bytes (keys and values as laid out for the
+/// kernel).
+fn show_sizes(maps: &MapContents) {
+    fn line<K, V>(name: &str, map: &std::collections::BTreeMap<K, V>) {
+        let bytes = map.len() * (std::mem::size_of::<K>() + std::mem::size_of::<V>());
+        println!("  {name:<12} {:>5} entries {bytes:>7} bytes", map.len());
+    }
+    line("policy", &maps.policy);
+    line("ipcache", &maps.ipcache);
+    line("cgroups", &maps.cgroups);
+    line("processes", &maps.processes);
+    line("executables", &maps.executables);
+    line("zones", &maps.zones);
 }
 
 fn sha(hex: &str) -> Result<Sha256> {

@@ -11,6 +11,7 @@ mod cli;
 mod clock;
 mod cluster;
 mod config;
+mod dataplane;
 mod demo;
 mod node;
 mod policy_cmd;

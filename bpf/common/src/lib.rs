@@ -49,3 +49,5 @@ const _: () = assert!(core::mem::align_of::<ProbeCounters>() == 8);
 // it has no padding and every bit pattern is a valid value.
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for ProbeCounters {}
+
+pub mod maps;
