@@ -1,9 +1,11 @@
-//! The CLI's side of the admin API: `token create`, `leave`, `remove`.
+//! The CLI's side of the admin API: `token create`, `leave`, `remove`,
+//! `fingerprint`.
 
 use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
 
-use crate::cli::{ApiArgs, RemoveArgs, TokenCreateArgs};
+use crate::cli::{ApiArgs, FingerprintArgs, RemoveArgs, TokenCreateArgs};
+use crate::inventory::ExecutableHasher;
 
 fn call(api: &ApiArgs, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
     let url = format!("{}{path}", api.url.trim_end_matches('/'));
@@ -58,5 +60,33 @@ pub fn remove(args: &RemoveArgs) -> Result<()> {
         None,
     )?;
     println!("node {} removed", args.node);
+    Ok(())
+}
+
+/// `stockade fingerprint PATH... --zone Z --app A`: hashes each file and
+/// registers it for the identity, which is defined first if it is new.
+pub fn fingerprint(args: &FingerprintArgs) -> Result<()> {
+    let identity = json!({ "zone": args.zone, "app": args.app, "service": args.service });
+    let known = call(&args.api, "GET", "/v1/identities", None)?;
+    let defined = known
+        .as_array()
+        .is_some_and(|all| all.iter().any(|i| i["name"] == identity));
+    if !defined {
+        call(&args.api, "POST", "/v1/identities", Some(identity.clone()))?;
+    }
+    let mut hasher = ExecutableHasher::new();
+    for path in &args.paths {
+        let (_, sha256) = hasher.hash(path)?;
+        let body = json!({ "sha256": sha256.to_string(), "identity": identity, "path": path.display().to_string() });
+        let reply = call(&args.api, "POST", "/v1/fingerprints", Some(body))?;
+        println!(
+            "{sha256}  {}  {}/{}/{} (policy version {})",
+            path.display(),
+            args.zone,
+            args.app,
+            args.service,
+            reply["index"]
+        );
+    }
     Ok(())
 }

@@ -33,6 +33,9 @@ pub enum Command {
     Leave(ApiArgs),
     /// Take another node out of the cluster.
     Remove(RemoveArgs),
+    /// Register binaries (e.g. from a CI pipeline) as an application's: only
+    /// these binaries will carry its identity.
+    Fingerprint(FingerprintArgs),
     /// Work with policy documents (TOML): validate, compare, ask what a flow would meet.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -178,4 +181,24 @@ pub struct ApiArgs {
     /// An admin API token.
     #[arg(long = "api-token", env = "STOCKADE_TOKEN", hide_env_values = true)]
     pub token: String,
+}
+
+/// Arguments of `stockade fingerprint`.
+#[derive(Debug, Args)]
+pub struct FingerprintArgs {
+    /// The executables to register.
+    #[arg(required = true)]
+    pub paths: Vec<std::path::PathBuf>,
+    /// Zone of the application.
+    #[arg(long)]
+    pub zone: String,
+    /// The application.
+    #[arg(long)]
+    pub app: String,
+    /// The service of the application.
+    #[arg(long, default_value = "main")]
+    pub service: String,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
 }

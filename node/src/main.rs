@@ -13,6 +13,7 @@ mod cluster;
 mod config;
 mod dataplane;
 mod demo;
+mod inventory;
 mod node;
 mod policy_cmd;
 mod tokens;
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
         }
         Command::Leave(args) => admin_client::leave(&args).map(|()| ExitCode::SUCCESS),
         Command::Remove(args) => admin_client::remove(&args).map(|()| ExitCode::SUCCESS),
+        Command::Fingerprint(args) => admin_client::fingerprint(&args).map(|()| ExitCode::SUCCESS),
     };
     match outcome {
         Ok(code) => code,

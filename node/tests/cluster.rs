@@ -521,3 +521,73 @@ fn a_removed_node_leaves_the_membership_and_the_voters_stay_odd() {
     let leader = leader_host(&nodes, 1).expect("a leader");
     assert_eq!(put_zone(&nodes, leader, "after-removal").status, 200);
 }
+
+#[test]
+fn binaries_registered_from_ci_are_fingerprints_of_their_identity() {
+    use sha2::Digest as _;
+
+    let lab = Lab::new(1).expect("a one-host lab");
+    let dir = workdir();
+    let mut nodes = Nodes::init(&lab, Path::new(BIN), dir.path(), &[]).expect("stockade init");
+    form_cluster(&mut nodes, 1);
+    assert_eq!(put_zone(&nodes, 1, "prod").status, 200);
+
+    let register = |token: &str| {
+        lab.command(1, BIN)
+            .args([
+                "fingerprint",
+                "/bin/true",
+                "/bin/false",
+                "--zone",
+                "prod",
+                "--app",
+                "tools",
+            ])
+            .args(["--api", &nodes.api_url(1), "--api-token", token])
+            .output()
+            .expect("run stockade fingerprint")
+    };
+    let viewer = {
+        let body = r#"{"name":"ci viewer","role":"viewer"}"#;
+        let reply = nodes
+            .api(
+                1,
+                "POST",
+                "/v1/tokens",
+                Some(&nodes.admin_token),
+                Some(body),
+            )
+            .expect("curl");
+        reply.json()["token"].as_str().expect("a token").to_owned()
+    };
+    let refused = register(&viewer);
+    assert!(!refused.status.success(), "a viewer registered binaries");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("403"));
+
+    let output = register(&nodes.admin_token);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let reply = nodes
+        .api(1, "GET", "/v1/fingerprints", Some(&nodes.admin_token), None)
+        .expect("curl");
+    let registered = reply.json();
+    for binary in ["/bin/true", "/bin/false"] {
+        let digest = hex(&sha2::Sha256::digest(
+            std::fs::read(binary).expect("read the binary"),
+        ));
+        let found = registered.as_array().is_some_and(|all| {
+            all.iter()
+                .any(|f| f["sha256"] == digest.as_str() && f["identity"]["app"] == "tools")
+        });
+        assert!(found, "{binary} ({digest}) not registered: {registered}");
+    }
+    // Registering again is harmless: same digests, same identity.
+    assert!(register(&nodes.admin_token).status.success());
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,6 @@
+//! What runs on this node: executables hashed and cached (and, with the
+//! kernel enforcement work, processes and cgroups).
+
+mod hash;
+
+pub use hash::ExecutableHasher;
