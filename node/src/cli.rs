@@ -33,6 +33,8 @@ pub enum Command {
     Leave(ApiArgs),
     /// Take another node out of the cluster.
     Remove(RemoveArgs),
+    /// List this machine's processes with the identity a policy gives each.
+    Inventory(InventoryArgs),
     /// Register binaries (e.g. from a CI pipeline) as an application's: only
     /// these binaries will carry its identity.
     Fingerprint(FingerprintArgs),
@@ -201,4 +203,12 @@ pub struct FingerprintArgs {
     /// Where the admin API is.
     #[command(flatten)]
     pub api: ApiArgs,
+}
+
+/// Arguments of `stockade inventory`.
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// The policy document; the embedded demo policy when absent.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
 }

@@ -229,7 +229,8 @@ fn describe_workload(workload: &LocalWorkload) -> String {
     }
 }
 
-fn describe(resolution: &Resolution) -> String {
+/// How a workload was identified, in a few words.
+pub(crate) fn describe(resolution: &Resolution) -> String {
     match resolution {
         Resolution::Fingerprint { identity } => format!("{identity} (fingerprint)"),
         Resolution::Rule { rule, identity } => format!("{identity} (rule {rule})"),

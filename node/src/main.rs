@@ -14,6 +14,7 @@ mod config;
 mod dataplane;
 mod demo;
 mod inventory;
+mod inventory_cmd;
 mod node;
 mod policy_cmd;
 mod tokens;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         }
         Command::Leave(args) => admin_client::leave(&args).map(|()| ExitCode::SUCCESS),
         Command::Remove(args) => admin_client::remove(&args).map(|()| ExitCode::SUCCESS),
+        Command::Inventory(args) => inventory_cmd::run(&args),
         Command::Fingerprint(args) => admin_client::fingerprint(&args).map(|()| ExitCode::SUCCESS),
     };
     match outcome {

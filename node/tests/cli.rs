@@ -158,3 +158,41 @@ fn demo_runs_end_to_end_with_the_ebpf_probe() {
     );
     assert!(shown.contains("exec tracepoint attached"), "{shown}");
 }
+
+#[test]
+fn inventory_names_the_identity_a_policy_gives_each_process() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policy = r#"
+        [[zone]]
+        name = "tools"
+        mode = "learn"
+
+        [[identity]]
+        zone = "tools"
+        app = "sleeper"
+        service = "main"
+
+        [[identity_rule]]
+        name = "sleepers"
+        identity = { zone = "tools", app = "sleeper", service = "main" }
+        match = { exe_path = "/usr/bin/sleep" }
+    "#;
+    let file = write(dir.path(), "inventory.toml", policy);
+    let mut child = Command::new("/usr/bin/sleep")
+        .arg("30")
+        .spawn()
+        .expect("spawn sleep");
+    let out = stockade(&["inventory", "--policy", &file]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    let line = listing
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{} ", child.id())))
+        .unwrap_or_else(|| panic!("pid {} not listed:\n{listing}", child.id()));
+    assert!(
+        line.contains("tools/sleeper/main (rule sleepers)"),
+        "{line}"
+    );
+}

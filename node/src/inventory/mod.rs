@@ -2,5 +2,6 @@
 //! kernel enforcement work, processes and cgroups).
 
 mod hash;
+pub mod procs;
 
 pub use hash::ExecutableHasher;
