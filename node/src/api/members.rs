@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::auth::Caller;
 use super::error::{ApiResult, ErrorBody, JsonBody};
 use super::openapi::{doc, StatusSchema};
-use super::policy::WriteReply;
+use super::policy::{commit, WriteReply};
 use super::AppState;
 use crate::cluster::Status;
 use crate::tokens::{ApiTokenText, JoinTokenText};
@@ -114,19 +114,15 @@ async fn create_api_token(
     caller: Caller,
     JsonBody(body): JsonBody<NewApiToken>,
 ) -> ApiResult<Json<CreatedToken>> {
-    caller.require(Role::Admin)?;
     let text = ApiTokenText::generate();
     let command = Command::Access(AccessCommand::CreateApiToken(ApiToken {
         id: text.id.clone(),
         name: body.name,
         role: body.role,
         secret_sha256: text.secret_digest(),
-        expires_at_ms: body
-            .ttl_seconds
-            .map(|s| crate::clock::now_ms().saturating_add(s.saturating_mul(1000))),
+        expires_at_ms: body.ttl_seconds.map(expiry_after),
     }));
-    app.cluster.with_state(|state| command.validate(state))?;
-    let written = app.cluster.write(command).await?;
+    let written = commit(&app, caller, Role::Admin, command).await?;
     Ok(Json(CreatedToken {
         token: text.to_string(),
         index: written.index,
@@ -152,14 +148,8 @@ async fn revoke_api_token(
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<WriteReply>> {
-    caller.require(Role::Admin)?;
     let command = Command::Access(AccessCommand::RevokeApiToken { id });
-    app.cluster.with_state(|state| command.validate(state))?;
-    let written = app.cluster.write(command).await?;
-    Ok(Json(WriteReply {
-        index: written.index,
-        applied: written.applied,
-    }))
+    commit(&app, caller, Role::Admin, command).await.map(Json)
 }
 
 /// Body of `POST /v1/join-tokens`.
@@ -190,18 +180,22 @@ async fn create_join_token(
     caller: Caller,
     JsonBody(body): JsonBody<NewJoinToken>,
 ) -> ApiResult<Json<CreatedToken>> {
-    caller.require(Role::Admin)?;
     let fingerprint = app.cluster.ca_fingerprint();
     let text = JoinTokenText::generate(&fingerprint);
     let command = Command::Access(AccessCommand::CreateJoinToken(JoinToken {
         id: text.id.clone(),
         secret_sha256: text.secret_digest(),
-        expires_at_ms: crate::clock::now_ms().saturating_add(body.ttl_seconds.saturating_mul(1000)),
+        expires_at_ms: expiry_after(body.ttl_seconds),
         used_by: None,
     }));
-    let written = app.cluster.write(command).await?;
+    let written = commit(&app, caller, Role::Admin, command).await?;
     Ok(Json(CreatedToken {
         token: text.to_string(),
         index: written.index,
     }))
+}
+
+/// The time, in ms since the epoch, `seconds` from now.
+fn expiry_after(seconds: u64) -> u64 {
+    crate::clock::now_ms().saturating_add(seconds.saturating_mul(1000))
 }

@@ -41,14 +41,25 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(document::routes())
 }
 
-/// Validates `command` against the local state, commits it through Raft
-/// and replies with the log index it took effect at.
+/// Commits a policy change: needs the operator role (see [`commit`]).
 async fn write(app: &AppState, caller: Caller, command: Command) -> ApiResult<Json<WriteReply>> {
-    caller.require(Role::Operator)?;
+    commit(app, caller, Role::Operator, command).await.map(Json)
+}
+
+/// Checks the caller has `needed`, validates `command` against the local
+/// state (a quick 400 naming the field), commits it through Raft and
+/// replies with the log index it took effect at.
+pub(super) async fn commit(
+    app: &AppState,
+    caller: Caller,
+    needed: Role,
+    command: Command,
+) -> ApiResult<WriteReply> {
+    caller.require(needed)?;
     app.cluster.with_state(|state| command.validate(state))?;
     let written = app.cluster.write(command).await?;
-    Ok(Json(WriteReply {
+    Ok(WriteReply {
         index: written.index,
         applied: written.applied,
-    }))
+    })
 }
