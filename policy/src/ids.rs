@@ -30,6 +30,10 @@ impl IdentityId {
     /// Stockade itself: the daemons and their control-plane traffic, which no
     /// policy may cut.
     pub const CLUSTER: IdentityId = IdentityId(2);
+    /// A Stockade node's address seen as the source of an inbound flow: a
+    /// workload on that node, which already decided the flow at egress with
+    /// the full identity of the caller.
+    pub const NODE: IdentityId = IdentityId(3);
     /// The first number handed to an identity defined by a user. Numbers below
     /// are reserved for the identities above and future built-in ones.
     pub const FIRST_ALLOCATED: u32 = 256;
@@ -61,6 +65,7 @@ impl fmt::Display for IdentityId {
             Self::UNKNOWN => f.write_str("unknown"),
             Self::WORLD => f.write_str("world"),
             Self::CLUSTER => f.write_str("cluster"),
+            Self::NODE => f.write_str("node"),
             IdentityId(n) => write!(f, "{n}"),
         }
     }
@@ -105,12 +110,16 @@ pub enum RuleRef {
     ZoneIsolation,
     /// No rule matched; the verdict is the default of the zone's mode.
     ZoneDefault,
+    /// An inbound flow from another node's workload, decided at egress by
+    /// that node.
+    EgressChecked,
 }
 
 impl RuleRef {
     const RAW_CLUSTER_TRAFFIC: u32 = 1;
     const RAW_ZONE_ISOLATION: u32 = 2;
     const RAW_ZONE_DEFAULT: u32 = 3;
+    const RAW_EGRESS_CHECKED: u32 = 4;
 
     /// The number the dataplane stores for this reference.
     pub fn to_raw(self) -> u32 {
@@ -119,6 +128,7 @@ impl RuleRef {
             RuleRef::ClusterTraffic => Self::RAW_CLUSTER_TRAFFIC,
             RuleRef::ZoneIsolation => Self::RAW_ZONE_ISOLATION,
             RuleRef::ZoneDefault => Self::RAW_ZONE_DEFAULT,
+            RuleRef::EgressChecked => Self::RAW_EGRESS_CHECKED,
         }
     }
 
@@ -128,6 +138,7 @@ impl RuleRef {
             Self::RAW_CLUSTER_TRAFFIC => Some(RuleRef::ClusterTraffic),
             Self::RAW_ZONE_ISOLATION => Some(RuleRef::ZoneIsolation),
             Self::RAW_ZONE_DEFAULT => Some(RuleRef::ZoneDefault),
+            Self::RAW_EGRESS_CHECKED => Some(RuleRef::EgressChecked),
             n if n >= RuleId::FIRST_ALLOCATED => Some(RuleRef::Rule(RuleId(n))),
             _ => None,
         }
@@ -141,6 +152,7 @@ impl fmt::Display for RuleRef {
             RuleRef::ClusterTraffic => f.write_str("cluster traffic"),
             RuleRef::ZoneIsolation => f.write_str("zone isolation"),
             RuleRef::ZoneDefault => f.write_str("zone default"),
+            RuleRef::EgressChecked => f.write_str("checked at egress"),
         }
     }
 }

@@ -199,10 +199,24 @@ impl DataplaneEntries {
             .map(|(_, verdict)| *verdict)
     }
 
-    /// What the dataplane does with a flow: the rule that covers it, else
-    /// isolation between two different zones, else the default of the
-    /// deciding side's mode.
+    /// What the dataplane does with a flow: Stockade's own traffic passes;
+    /// an inbound flow from another node's workload passes (that node
+    /// decided it at egress); else the rule that covers it, else isolation
+    /// between two different zones, else the default of the deciding side's
+    /// mode.
     pub fn decide(&self, flow: &FlowQuery) -> Decision {
+        let pass = |rule| Decision {
+            action: Action::Allow,
+            encrypt: false,
+            alert: false,
+            rule,
+        };
+        if flow.src.identity == IdentityId::CLUSTER || flow.dst.identity == IdentityId::CLUSTER {
+            return pass(RuleRef::ClusterTraffic);
+        }
+        if flow.direction == Direction::Ingress && flow.src.identity == IdentityId::NODE {
+            return pass(RuleRef::EgressChecked);
+        }
         if let Some(v) = self.lookup_policy(
             flow.src.identity,
             flow.dst.identity,

@@ -5,7 +5,9 @@
 //! and of the CIDRs rules name, and expands every rule into per-identity,
 //! per-port-block verdicts with precedence already resolved (see [`ports`]).
 //!
-//! Precedence, in full: Stockade's own traffic is always allowed; then the
+//! Precedence, in full: Stockade's own traffic is always allowed (either end
+//! has the cluster identity); an inbound flow from a node address is allowed
+//! (that node's egress hook decided it, knowing the caller); then the
 //! rules (narrower port range first, deny before allow at equal width, lower
 //! rule id last); then zone isolation (two different zones no rule connects
 //! are denied whatever their modes); then the mode of the deciding side's
@@ -192,6 +194,16 @@ fn ipcache(state: &ClusterState, cidrs: &CidrIdentities) -> BTreeMap<IpcacheKey,
         }
     }
     for node in state.nodes.values() {
+        out.insert(
+            IpcacheKey {
+                net: host(node.address.ip()),
+                port: None,
+            },
+            Subject {
+                identity: IdentityId::NODE,
+                zone: None,
+            },
+        );
         out.insert(
             IpcacheKey {
                 net: host(node.address.ip()),
