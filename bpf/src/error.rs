@@ -56,7 +56,7 @@ pub enum BpfError {
     Map {
         /// Map name.
         map: &'static str,
-        /// The step that failed: `convert` or `read`.
+        /// The step that failed: `convert`, `read`, `write` or `delete`.
         step: &'static str,
         /// aya's error.
         #[source]
@@ -70,5 +70,44 @@ pub enum BpfError {
         /// The I/O error.
         #[source]
         source: io::Error,
+    },
+    /// A pin (file in bpffs) could not be created, read or removed.
+    #[error("cannot use the pin {path}")]
+    Pin {
+        /// The pin's path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// Something pinned where a hook's link belongs is not a usable link.
+    #[error("cannot adopt the pinned link {path}: {reason}; run `stockade uninstall` to clear it")]
+    Adopt {
+        /// The pin's path.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// A program's link could not be kept as a pinnable link.
+    #[error("eBPF program `{program}`: cannot keep its link: {reason}")]
+    Link {
+        /// Program (function) name.
+        program: &'static str,
+        /// aya's explanation.
+        reason: String,
+    },
+    /// The directory to attach to is not in a cgroup v2 hierarchy.
+    #[error("{0} is not inside a mounted cgroup v2 hierarchy")]
+    NotCgroup2(PathBuf),
+    /// The kernel's BTF lacks a type or field the exec hook needs.
+    #[error("kernel types (BTF): {0}")]
+    KernelTypes(String),
+    /// A tracepoint's format lacks a field the hooks need.
+    #[error("tracepoint {event} has no field `{field}`")]
+    TracepointField {
+        /// The tracepoint.
+        event: String,
+        /// The missing field.
+        field: String,
     },
 }

@@ -1,6 +1,11 @@
 //! Kernel filesystems the loader needs, and the memlock rlimit.
 
-use std::{fs, fs::File, io};
+use std::{
+    fs,
+    fs::File,
+    io,
+    path::{Path, PathBuf},
+};
 
 use nix::{
     mount::{mount, MsFlags},
@@ -55,17 +60,46 @@ fn mounts_error(what: &str, source: io::Error) -> BpfError {
     }
 }
 
+/// Mount points of `fstype` in a `/proc/self/mountinfo` text.
+fn mount_points<'a>(mountinfo: &'a str, fstype: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    mountinfo.lines().filter_map(move |line| {
+        let (before, after) = line.split_once(" - ")?;
+        (after.split(' ').next() == Some(fstype))
+            .then(|| before.split(' ').nth(4))
+            .flatten()
+    })
+}
+
+/// Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup`, or
+/// `/sys/fs/cgroup/unified` on a hybrid layout).
+pub fn cgroup2_root() -> Result<PathBuf, BpfError> {
+    let mountinfo =
+        fs::read_to_string(MOUNTINFO).map_err(|source| mounts_error(MOUNTINFO, source))?;
+    let root = mount_points(&mountinfo, "cgroup2")
+        .next()
+        .map(PathBuf::from);
+    root.ok_or_else(|| BpfError::NotCgroup2(PathBuf::from("/sys/fs/cgroup")))
+}
+
+/// The cgroup v2 mount that holds `path`, if any (the longest that does).
+pub(crate) fn cgroup2_mount_of(path: &Path) -> Result<Option<PathBuf>, BpfError> {
+    let mountinfo =
+        fs::read_to_string(MOUNTINFO).map_err(|source| mounts_error(MOUNTINFO, source))?;
+    let mount = mount_points(&mountinfo, "cgroup2")
+        .map(Path::new)
+        .filter(|mount| path.starts_with(mount))
+        .max_by_key(|mount| mount.components().count())
+        .map(Path::to_owned);
+    Ok(mount)
+}
+
 /// Whether a `/proc/self/mountinfo` text has a `fstype` mount at `target`.
 ///
 /// A line reads `id parent major:minor root MOUNT_POINT options [optional
 /// fields...] - FSTYPE source super-options`; the optional fields vary in
 /// number, hence the split on the ` - ` separator.
 fn is_mounted(mountinfo: &str, target: &str, fstype: &str) -> bool {
-    mountinfo.lines().any(|line| {
-        line.split_once(" - ").is_some_and(|(before, after)| {
-            before.split(' ').nth(4) == Some(target) && after.split(' ').next() == Some(fstype)
-        })
-    })
+    mount_points(mountinfo, fstype).any(|point| point == target)
 }
 
 /// Tries to lift `RLIMIT_MEMLOCK`. Kernels since 5.11 charge BPF memory to

@@ -1,18 +1,30 @@
 //! Stockade's dataplane: the kernel-side eBPF programs (built from `ebpf/` by
-//! this crate's build script and embedded in it) and everything user space does
-//! with them — loading and attaching, pinning in bpffs, updating maps, and
-//! reading the event ring buffer.
+//! this crate's build script and embedded in it) and everything user space
+//! does with them — loading, attaching at a node's cgroup subtree and pinning
+//! in bpffs ([`Dataplane::open`]), adopting what an earlier run pinned,
+//! writing map contents ([`Dataplane::write`]), reading counters, flow
+//! summaries and events, and removing it all ([`uninstall`]).
 //!
-//! Most of that arrives later. Today the crate proves the toolchain end to end
-//! with [`ExecProbe`], a counter on the exec tracepoint (plus an allow-all
-//! `cgroup_skb` egress counter), and provides [`ensure_kernel_filesystems`],
-//! which every loader needs first.
+//! The map keys and values are the `#[repr(C)]` types of
+//! `stockade-bpf-common`, re-exported here as [`common`].
 
+pub mod btf;
+mod contents;
+mod dataplane;
 mod error;
+mod events;
 mod fs;
-mod probe;
+mod loader;
+mod offsets;
+mod programs;
 
+pub use contents::{diff, MapContents, MapDiff};
+pub use dataplane::{cgroup_id, exec_key, kernel_dev, process_exists, Dataplane, WriteSummary};
 pub use error::BpfError;
-pub use fs::{ensure_kernel_filesystems, BPFFS_PATH, TRACEFS_PATH};
-pub use probe::ExecProbe;
-pub use stockade_bpf_common::ProbeCounters;
+pub use events::{decode as decode_event, Event, EventReader};
+pub use fs::{cgroup2_root, ensure_kernel_filesystems, BPFFS_PATH, TRACEFS_PATH};
+pub use loader::{uninstall, Attachment, DataplaneSettings, Uninstalled};
+pub use stockade_bpf_common as common;
+
+/// The default folder in bpffs for a node's pins.
+pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/stockade";

@@ -5,20 +5,50 @@
 //! arrays in network order: an LPM trie compares key bytes from the first,
 //! so big-endian is what makes "longer prefix" mean "more specific". Padding
 //! is explicit and always zero, because the kernel compares whole keys.
+//!
+//! Map names are the kernel program's static names and at most 15 bytes,
+//! the kernel's limit for an object name.
+
+/// Identity of an address or workload nobody identified.
+pub const IDENTITY_UNKNOWN: u32 = 0;
+/// Identity of addresses outside the cluster that no CIDR rule names.
+pub const IDENTITY_WORLD: u32 = 1;
+/// Identity of Stockade's own processes and control-plane endpoints: their
+/// traffic is always allowed.
+pub const IDENTITY_CLUSTER: u32 = 2;
+/// Identity of a node's address as a source: a workload on another Stockade
+/// node, whose own node already checked the flow at egress.
+pub const IDENTITY_NODE: u32 = 3;
+
+/// Rule number of a verdict for Stockade's own traffic.
+pub const RULE_CLUSTER_TRAFFIC: u32 = 1;
+/// Rule number of a denial between two zones no rule connects.
+pub const RULE_ZONE_ISOLATION: u32 = 2;
+/// Rule number of a decision by the zone's mode.
+pub const RULE_ZONE_DEFAULT: u32 = 3;
+/// Rule number of an inbound flow from a node that checked it at egress.
+pub const RULE_EGRESS_CHECKED: u32 = 4;
 
 /// Name of the LPM trie of policy verdicts ([`PolicyKey`] → [`Verdict`]).
-pub const POLICY_MAP: &str = "STOCKADE_POLICY";
+pub const POLICY_MAP: &str = "STK_POLICY";
 /// Name of the LPM trie of address identities ([`IpcacheKey`] → [`Subject`]).
-pub const IPCACHE_MAP: &str = "STOCKADE_IPCACHE";
+pub const IPCACHE_MAP: &str = "STK_IPCACHE";
 /// Name of the hash of cgroup identities (`u64` cgroup id → [`Subject`]).
-pub const CGROUP_MAP: &str = "STOCKADE_CGROUPS";
-/// Name of the hash of process identities (`u32` pid → [`Subject`]).
-pub const PROCESS_MAP: &str = "STOCKADE_PROCESSES";
+pub const CGROUP_MAP: &str = "STK_CGROUPS";
+/// Name of the hash of process identities (`u32` pid → [`Subject`]; an LRU hash).
+pub const PROCESS_MAP: &str = "STK_PROCS";
 /// Name of the hash of executable identities ([`ExecKey`] → [`Subject`]).
-pub const EXEC_MAP: &str = "STOCKADE_EXECUTABLES";
+pub const EXEC_MAP: &str = "STK_EXECS";
 /// Name of the hash of zone modes (`u32` zone id → [`ZoneMode`]); the key
 /// [`UNMANAGED_ZONE`] holds the mode of workloads in no zone.
-pub const ZONE_MAP: &str = "STOCKADE_ZONES";
+pub const ZONE_MAP: &str = "STK_ZONES";
+
+/// Name of the LRU hash of socket owners (`u64` socket cookie → [`Subject`]),
+/// filled when a process binds, read by the ingress hook.
+pub const SOCKET_OWNER_MAP: &str = "STK_SOCKETS";
+/// Name of the per-CPU LRU hash of flow summaries ([`FlowKey`] → one
+/// [`FlowStats`] per CPU, which the reader adds up).
+pub const FLOW_MAP: &str = "STK_FLOWS";
 
 /// The zone-map key of workloads that belong to no zone (zone ids start at 1).
 pub const UNMANAGED_ZONE: u32 = 0;
@@ -172,6 +202,46 @@ pub struct ZoneMode {
     pub pad: [u8; 3],
 }
 
+/// Which hook decided a flow: the caller's side.
+pub const DIRECTION_EGRESS: u8 = 0;
+/// Which hook decided a flow: the receiver's side.
+pub const DIRECTION_INGRESS: u8 = 1;
+
+/// A flow summary's key: who talked to whom, on which port, and what the
+/// dataplane decided.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowKey {
+    /// Identity that opened the flow.
+    pub src_identity: u32,
+    /// Identity it was opened to.
+    pub dst_identity: u32,
+    /// The rule (or built-in reason) that decided.
+    pub rule: u32,
+    /// Destination port.
+    pub port: u16,
+    /// IP protocol.
+    pub protocol: u8,
+    /// [`DIRECTION_EGRESS`] or [`DIRECTION_INGRESS`].
+    pub direction: u8,
+    /// [`ACTION_ALLOW`] or [`ACTION_DENY`].
+    pub action: u8,
+    /// Zero.
+    pub pad: [u8; 3],
+}
+
+/// How often a flow summary's key was seen.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowStats {
+    /// Connections (TCP) or datagrams decided (UDP).
+    pub count: u64,
+    /// First decision, `CLOCK_BOOTTIME` nanoseconds.
+    pub first_seen_ns: u64,
+    /// Latest decision, `CLOCK_BOOTTIME` nanoseconds.
+    pub last_seen_ns: u64,
+}
+
 // The layouts the kernel programs rely on; a change here is a change of a
 // map's key or value size and must be deliberate.
 const _: () = assert!(core::mem::size_of::<PolicyKey>() == 16);
@@ -180,6 +250,8 @@ const _: () = assert!(core::mem::size_of::<IpcacheKey>() == 24);
 const _: () = assert!(core::mem::size_of::<Subject>() == 8);
 const _: () = assert!(core::mem::size_of::<ExecKey>() == 24);
 const _: () = assert!(core::mem::size_of::<ZoneMode>() == 4);
+const _: () = assert!(core::mem::size_of::<FlowKey>() == 20);
+const _: () = assert!(core::mem::size_of::<FlowStats>() == 24);
 
 // SAFETY: each type is #[repr(C)], Copy, made only of integers and byte
 // arrays with explicit padding fields, so it has no implicit padding and
@@ -193,4 +265,6 @@ mod pod {
     unsafe impl aya::Pod for Subject {}
     unsafe impl aya::Pod for ExecKey {}
     unsafe impl aya::Pod for ZoneMode {}
+    unsafe impl aya::Pod for FlowKey {}
+    unsafe impl aya::Pod for FlowStats {}
 }

@@ -1,0 +1,205 @@
+//! The decision procedure and what every decision leaves behind: a flow
+//! summary, counters, and an event for denials, alerts and first-seen flows.
+
+use aya_ebpf::helpers::{bpf_get_current_comm, bpf_ktime_get_boot_ns};
+use stockade_bpf_common::{
+    events::{Event, EVENT_FLOW, FLAG_ALERT, FLAG_DENIED, FLAG_FIRST_SEEN},
+    maps::{
+        ExecKey, FlowKey, FlowStats, Subject, ACTION_ALLOW, ACTION_DENY, DIRECTION_EGRESS,
+        DIRECTION_INGRESS, IDENTITY_CLUSTER, IDENTITY_NODE, MODE_ALERT, MODE_ENFORCE,
+        RULE_CLUSTER_TRAFFIC, RULE_EGRESS_CHECKED, RULE_ZONE_DEFAULT, RULE_ZONE_ISOLATION,
+        UNMANAGED_ZONE,
+    },
+};
+
+use crate::maps::{bump, hash_get, policy_verdict, STK_EVENTS, STK_FLOWS, STK_ZONES};
+
+/// One flow as a hook sees it.
+pub struct Flow {
+    pub src: Subject,
+    pub dst: Subject,
+    pub protocol: u8,
+    pub direction: u8,
+    pub family: u8,
+    pub src_addr: [u8; 16],
+    pub dst_addr: [u8; 16],
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// Thread group id of the caller; 0 outside process context.
+    pub pid: u32,
+}
+
+/// What the dataplane does with a flow.
+pub struct Decision {
+    pub action: u8,
+    pub alert: bool,
+    pub rule: u32,
+}
+
+const fn allow(rule: u32) -> Decision {
+    Decision {
+        action: ACTION_ALLOW,
+        alert: false,
+        rule,
+    }
+}
+
+/// Decides `flow`: Stockade's own traffic; inbound flows a node already
+/// checked; the rules; zone isolation; the deciding side's zone mode.
+#[inline(always)]
+pub fn decide(flow: &Flow) -> Decision {
+    if flow.src.identity == IDENTITY_CLUSTER || flow.dst.identity == IDENTITY_CLUSTER {
+        return allow(RULE_CLUSTER_TRAFFIC);
+    }
+    if flow.direction == DIRECTION_INGRESS && flow.src.identity == IDENTITY_NODE {
+        return allow(RULE_EGRESS_CHECKED);
+    }
+    if let Some(v) = policy_verdict(
+        flow.src.identity,
+        flow.dst.identity,
+        flow.protocol,
+        flow.dst_port,
+    ) {
+        return Decision {
+            action: v.action,
+            alert: v.action == ACTION_DENY,
+            rule: v.rule,
+        };
+    }
+    if flow.src.zone != UNMANAGED_ZONE
+        && flow.dst.zone != UNMANAGED_ZONE
+        && flow.src.zone != flow.dst.zone
+    {
+        return Decision {
+            action: ACTION_DENY,
+            alert: true,
+            rule: RULE_ZONE_ISOLATION,
+        };
+    }
+    let zone = if flow.direction == DIRECTION_EGRESS {
+        flow.src.zone
+    } else {
+        flow.dst.zone
+    };
+    let mode = hash_get(&STK_ZONES, &zone)
+        .or_else(|| hash_get(&STK_ZONES, &UNMANAGED_ZONE))
+        .map_or(0, |m| m.mode);
+    match mode {
+        MODE_ENFORCE => Decision {
+            action: ACTION_DENY,
+            alert: true,
+            rule: RULE_ZONE_DEFAULT,
+        },
+        MODE_ALERT => Decision {
+            action: ACTION_ALLOW,
+            alert: true,
+            rule: RULE_ZONE_DEFAULT,
+        },
+        _ => allow(RULE_ZONE_DEFAULT),
+    }
+}
+
+/// Decides `flow` and records the decision; returns the action.
+#[inline(always)]
+pub fn decide_and_record(flow: &Flow) -> u8 {
+    let decision = decide(flow);
+    let first_seen = summarise(flow, &decision);
+    bump(|s| {
+        if decision.action == ACTION_DENY {
+            s.denied = s.denied.wrapping_add(1);
+        } else {
+            s.allowed = s.allowed.wrapping_add(1);
+        }
+    });
+    let mut flags = 0;
+    if decision.action == ACTION_DENY {
+        flags |= FLAG_DENIED;
+    }
+    if decision.alert {
+        flags |= FLAG_ALERT;
+    }
+    if first_seen {
+        flags |= FLAG_FIRST_SEEN;
+    }
+    if flags != 0 {
+        emit(flow, &decision, flags);
+    }
+    decision.action
+}
+
+/// Counts the flow in its summary; true when the summary entry is new.
+#[inline(always)]
+fn summarise(flow: &Flow, decision: &Decision) -> bool {
+    let key = FlowKey {
+        src_identity: flow.src.identity,
+        dst_identity: flow.dst.identity,
+        rule: decision.rule,
+        port: flow.dst_port,
+        protocol: flow.protocol,
+        direction: flow.direction,
+        action: decision.action,
+        pad: [0; 3],
+    };
+    // SAFETY: a kernel helper with no preconditions.
+    let now = unsafe { bpf_ktime_get_boot_ns() };
+    if let Some(stats) = STK_FLOWS.get_ptr_mut(&key) {
+        // SAFETY: from a successful lookup, so valid and aligned; it is this
+        // CPU's copy (a per-CPU map), which nothing else writes meanwhile.
+        let stats = unsafe { &mut *stats };
+        if stats.count == 0 {
+            stats.first_seen_ns = now;
+        }
+        stats.count = stats.count.wrapping_add(1);
+        stats.last_seen_ns = now;
+        return false;
+    }
+    let stats = FlowStats {
+        count: 1,
+        first_seen_ns: now,
+        last_seen_ns: now,
+    };
+    // BPF_NOEXIST: when two CPUs race to create the entry only one reports
+    // the flow as first seen. The entry holds this CPU's copy; the others
+    // start at zero.
+    STK_FLOWS.insert(&key, &stats, 1).is_ok()
+}
+
+/// Puts a flow event on the ring buffer, or counts it as lost.
+#[inline(always)]
+fn emit(flow: &Flow, decision: &Decision, flags: u8) {
+    let Some(mut entry) = STK_EVENTS.reserve::<Event>(0) else {
+        bump(|s| s.events_lost = s.events_lost.wrapping_add(1));
+        return;
+    };
+    let event = entry.as_mut_ptr();
+    // SAFETY: `event` points to reserved ring-buffer memory the size of an
+    // Event; every field but `path` is written before submission, and the
+    // reader ignores `path` for flow events.
+    unsafe {
+        (*event).kind = EVENT_FLOW;
+        (*event).flags = flags;
+        (*event).protocol = flow.protocol;
+        (*event).direction = flow.direction;
+        (*event).family = flow.family;
+        (*event).action = decision.action;
+        (*event).pad = [0; 2];
+        (*event).pid = flow.pid;
+        (*event).rule = decision.rule;
+        (*event).src = flow.src;
+        (*event).dst = flow.dst;
+        (*event).src_port = flow.src_port;
+        (*event).dst_port = flow.dst_port;
+        (*event).pad2 = 0;
+        (*event).src_addr = flow.src_addr;
+        (*event).dst_addr = flow.dst_addr;
+        (*event).exec = ExecKey::default();
+        (*event).time_ns = bpf_ktime_get_boot_ns();
+        (*event).comm = if flow.pid != 0 {
+            bpf_get_current_comm().unwrap_or([0; 16])
+        } else {
+            [0; 16]
+        };
+        (*event).path[0] = 0;
+    }
+    entry.submit(0);
+}

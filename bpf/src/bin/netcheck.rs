@@ -1,0 +1,82 @@
+//! `stockade-netcheck`: does this process get through the firewall?
+//!
+//! Opens one flow (or many, with `--count`) the way an application would and
+//! reports the outcome, with the OS error when the kernel refused it — the
+//! dataplane tests and benchmarks run it inside the cgroups they enforce.
+//!
+//! ```text
+//! stockade-netcheck tcp 10.0.0.2:5432            # connect, then close
+//! stockade-netcheck udp-connect 10.0.0.2:53      # connect(2) a UDP socket
+//! stockade-netcheck udp-sendto 10.0.0.2:53       # sendto(2), unconnected
+//! stockade-netcheck tcp 10.0.0.2:80 --count 5000 # rate of connect+close
+//! ```
+
+use std::{
+    net::{SocketAddr, TcpStream, UdpSocket},
+    process::ExitCode,
+    time::Instant,
+};
+
+/// Changed by a test to make a modified copy of this binary; never read.
+#[used]
+static MARKER: [u8; 32] = *b"stockade-netcheck-marker-0123456";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (Some(mode), Some(target)) = (args.first(), args.get(1)) else {
+        eprintln!("usage: stockade-netcheck tcp|udp-connect|udp-sendto ADDR:PORT [--count N]");
+        return ExitCode::from(2);
+    };
+    let target: SocketAddr = match target.parse() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: `{target}` is not an ADDR:PORT: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let count = match args.iter().position(|a| a == "--count") {
+        Some(i) => match args.get(i + 1).and_then(|n| n.parse::<u64>().ok()) {
+            Some(n) if n > 0 => n,
+            _ => {
+                eprintln!("error: --count needs a positive number");
+                return ExitCode::from(2);
+            }
+        },
+        None => 1,
+    };
+    let start = Instant::now();
+    for _ in 0..count {
+        if let Err(e) = open(mode, target) {
+            eprintln!("error: {mode} {target}: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    if count > 1 {
+        let secs = start.elapsed().as_secs_f64();
+        println!("{count} flows in {secs:.3} s: {:.0}/s", count as f64 / secs);
+    } else {
+        println!("ok");
+    }
+    ExitCode::SUCCESS
+}
+
+fn open(mode: &str, target: SocketAddr) -> std::io::Result<()> {
+    let any = if target.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    };
+    match mode {
+        "tcp" => TcpStream::connect(target).map(drop),
+        "udp-connect" => {
+            let socket = UdpSocket::bind(any)?;
+            socket.connect(target)?;
+            socket.send(b"stockade").map(drop)
+        }
+        "udp-sendto" => UdpSocket::bind(any)?.send_to(b"stockade", target).map(drop),
+        other => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("unknown mode `{other}` (tcp, udp-connect, udp-sendto)"),
+        )),
+    }
+}
