@@ -5,6 +5,7 @@
 //! namespace it made (which deletes their interfaces with them).
 
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -36,6 +37,7 @@ pub struct Lab {
     tag: String,
     hosts: usize,
     created: Vec<String>,
+    cgroup_root: PathBuf,
 }
 
 /// Labs made by this process, so concurrent tests get distinct names.
@@ -65,10 +67,15 @@ impl Lab {
     pub fn new(hosts: usize) -> Result<Lab, LabError> {
         let n = LABS.fetch_add(1, Ordering::Relaxed);
         let tag = format!("stk{}x{n}", std::process::id());
+        let cgroup_root = stockade_bpf::cgroup2_root().map_err(|e| LabError::Spawn {
+            args: "finding the cgroup v2 hierarchy".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
         let mut lab = Lab {
             tag,
             hosts,
             created: Vec::new(),
+            cgroup_root,
         };
         lab.build()?;
         Ok(lab)
@@ -100,8 +107,39 @@ impl Lab {
             let cidr = format!("{}/24", self.address(host));
             ip(&["-n", &netns, "addr", "add", &cidr, "dev", "eth0"])?;
             ip(&["-n", &netns, "link", "set", "eth0", "up"])?;
+            let cgroup = self.cgroup(host);
+            std::fs::create_dir_all(&cgroup).map_err(|source| LabError::Spawn {
+                args: format!("mkdir {}", cgroup.display()),
+                source,
+            })?;
         }
         Ok(())
+    }
+
+    /// The cgroup v2 subtree of host `host`: its node enforces there, and
+    /// its workloads run below it.
+    pub fn cgroup(&self, host: usize) -> PathBuf {
+        self.cgroup_root.join(self.netns(host))
+    }
+
+    /// The bpffs pin folder of host `host`'s node.
+    pub fn pin_dir(&self, host: usize) -> PathBuf {
+        Path::new(stockade_bpf::BPFFS_PATH).join(self.netns(host))
+    }
+
+    /// A command that runs `program` as a workload of host `host`: in its
+    /// network namespace and in the cgroup `name` below its subtree
+    /// (created if missing). The shell moves itself into the cgroup, then
+    /// execs the program, so the exec hook sees the program start there.
+    pub fn workload(&self, host: usize, name: &str, program: &str) -> Command {
+        let cgroup = self.cgroup(host).join(name);
+        let script = format!(
+            "mkdir -p {dir} && echo $$ > {dir}/cgroup.procs && exec \"$0\" \"$@\"",
+            dir = cgroup.display()
+        );
+        let mut command = self.command(host, "sh");
+        command.arg("-c").arg(script).arg(program);
+        command
     }
 
     /// The namespace of the bridge.
@@ -146,10 +184,50 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        for host in 1..=self.hosts {
+            if let Err(e) = stockade_bpf::uninstall(&self.pin_dir(host)) {
+                eprintln!("lab cleanup: {e}");
+            }
+            remove_cgroup_tree(&self.cgroup(host));
+        }
         for netns in self.created.iter().rev() {
             if let Err(e) = ip(&["netns", "del", netns]) {
                 eprintln!("lab cleanup: {e}");
             }
+        }
+    }
+}
+
+/// Kills every process in the cgroup tree at `root` and removes it, deepest
+/// cgroups first.
+fn remove_cgroup_tree(root: &Path) {
+    if !root.exists() {
+        return;
+    }
+    let _ = std::fs::write(root.join("cgroup.kill"), "1");
+    let mut dirs = vec![root.to_owned()];
+    let mut next = 0;
+    while next < dirs.len() {
+        if let Ok(entries) = std::fs::read_dir(&dirs[next]) {
+            dirs.extend(
+                entries
+                    .flatten()
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                    .map(|e| e.path()),
+            );
+        }
+        next += 1;
+    }
+    for dir in dirs.iter().rev() {
+        // Killed processes leave their cgroup asynchronously.
+        for _ in 0..100 {
+            if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if dir.exists() {
+            eprintln!("lab cleanup: cannot remove cgroup {}", dir.display());
         }
     }
 }

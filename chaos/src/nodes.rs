@@ -146,6 +146,12 @@ impl<'a> Nodes<'a> {
             .arg(format!("{addr}:{QUIC_PORT}"))
             .arg("--api-listen")
             .arg(format!("{addr}:{API_PORT}"))
+            // Each host's node enforces its own cgroup subtree, with its
+            // own pins: several nodes share this kernel.
+            .arg("--cgroup")
+            .arg(self.lab.cgroup(host))
+            .arg("--pin-dir")
+            .arg(self.lab.pin_dir(host))
             .env("STOCKADE_LOG", "info,openraft=warn");
         command
     }

@@ -41,10 +41,11 @@ pub enum Command {
     /// Work with policy documents (TOML): validate, compare, ask what a flow would meet.
     #[command(subcommand)]
     Policy(PolicyCommand),
-    /// Load Stockade's eBPF probe into the kernel and show that it runs (needs root).
-    Probe(ProbeArgs),
+    /// Detach this node's eBPF hooks and remove everything it pinned (run
+    /// with the node stopped).
+    Uninstall(UninstallArgs),
     /// Walk through the embedded demo policy: validate it, compile it for a node,
-    /// decide sample flows, and prove the eBPF dataplane loads (needs root).
+    /// decide sample flows, and enforce a small policy in the kernel (needs root).
     Demo(DemoArgs),
 }
 
@@ -110,12 +111,12 @@ pub enum ProtocolArg {
     Udp,
 }
 
-/// Arguments of `stockade probe`.
+/// Arguments of `stockade uninstall`.
 #[derive(Debug, Args)]
-pub struct ProbeArgs {
-    /// How many test executions to count.
-    #[arg(long, default_value_t = 5)]
-    pub execs: u32,
+pub struct UninstallArgs {
+    /// The node's bpffs pin folder.
+    #[arg(long, env = "STOCKADE_PIN_DIR", default_value = stockade_bpf::DEFAULT_PIN_DIR)]
+    pub pin_dir: std::path::PathBuf,
 }
 
 /// Arguments of `stockade demo`.

@@ -2,7 +2,7 @@
 //! the status, joining nodes, and keeping the voter count odd and bounded.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use stockade_raft::{NodeAddr, RaftRpcServer, RaftStatus, StockadeRaft};
 use stockade_transport::{Bytes, ClusterCa, RemoteError, RpcHandler, StreamBody};
 
 use crate::clock;
+use crate::dataplane::DataplaneStatus;
 use crate::tokens::secret_digest;
 
 pub use stockade_raft::ReadError;
@@ -55,6 +56,9 @@ pub struct Status {
     /// Raft's view from this node.
     #[serde(flatten)]
     pub raft: RaftStatus,
+    /// The kernel dataplane, when this node runs one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataplane: Option<DataplaneStatus>,
 }
 
 /// A joining node's request: its token, name, address and CSR.
@@ -86,6 +90,7 @@ pub struct ControlPlane {
     name: String,
     raft: StockadeRaft,
     ca_fingerprint: String,
+    dataplane: Mutex<Option<DataplaneStatus>>,
 }
 
 impl ControlPlane {
@@ -95,6 +100,7 @@ impl ControlPlane {
             name,
             raft,
             ca_fingerprint,
+            dataplane: Mutex::new(None),
         }
     }
 
@@ -140,7 +146,24 @@ impl ControlPlane {
         Status {
             name: self.name.clone(),
             raft: self.raft.status(),
+            dataplane: self.dataplane_status(),
         }
+    }
+
+    /// What the reconciler last reported.
+    pub fn dataplane_status(&self) -> Option<DataplaneStatus> {
+        self.dataplane
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records the reconciler's latest report.
+    pub fn set_dataplane_status(&self, status: DataplaneStatus) {
+        *self
+            .dataplane
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(status);
     }
 
     /// Fingerprint of the cluster CA, pinned in join tokens.

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
 use clap::Args;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// What a node needs to know to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +28,18 @@ pub struct NodeConfig {
     pub api_listen: SocketAddr,
     /// Build a Raft snapshot after this many applied entries.
     pub snapshot_every: u64,
+    /// The kernel dataplane's settings; `None` when enforcement is off.
+    pub dataplane: Option<DataplaneConfig>,
+}
+
+/// Where the node enforces: its cgroup v2 subtree and its bpffs pin folder.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataplaneConfig {
+    /// The cgroup v2 directory whose subtree the hooks enforce; `None` for
+    /// the root of the cgroup v2 hierarchy (the whole machine).
+    pub cgroup: Option<PathBuf>,
+    /// The bpffs folder of this node's pins.
+    pub pin_dir: PathBuf,
 }
 
 /// The config file; every field optional, since flags may supply it.
@@ -40,6 +52,9 @@ struct FileConfig {
     advertise: Option<SocketAddr>,
     api_listen: Option<SocketAddr>,
     snapshot_every: Option<u64>,
+    dataplane: Option<bool>,
+    cgroup: Option<PathBuf>,
+    pin_dir: Option<PathBuf>,
 }
 
 /// The node settings on the command line; each can also come from its
@@ -68,6 +83,17 @@ pub struct NodeArgs {
     /// Build a Raft snapshot after this many applied entries [default: 1000].
     #[arg(long, env = "STOCKADE_SNAPSHOT_EVERY")]
     pub snapshot_every: Option<u64>,
+    /// Run without the kernel dataplane: replicate policy, enforce nothing.
+    #[arg(long, env = "STOCKADE_NO_DATAPLANE")]
+    pub no_dataplane: bool,
+    /// cgroup v2 directory whose subtree this node enforces [default: the
+    /// root of the cgroup v2 hierarchy].
+    #[arg(long, env = "STOCKADE_CGROUP")]
+    pub cgroup: Option<PathBuf>,
+    /// bpffs folder for this node's pinned programs, links and maps
+    /// [default: /sys/fs/bpf/stockade].
+    #[arg(long, env = "STOCKADE_PIN_DIR")]
+    pub pin_dir: Option<PathBuf>,
 }
 
 impl NodeArgs {
@@ -104,6 +130,16 @@ impl NodeArgs {
                 .or(file.api_listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7480))),
             snapshot_every: self.snapshot_every.or(file.snapshot_every).unwrap_or(1000),
+            dataplane: (!self.no_dataplane && file.dataplane.unwrap_or(true)).then(|| {
+                DataplaneConfig {
+                    cgroup: self.cgroup.clone().or(file.cgroup),
+                    pin_dir: self
+                        .pin_dir
+                        .clone()
+                        .or(file.pin_dir)
+                        .unwrap_or_else(|| PathBuf::from(stockade_bpf::DEFAULT_PIN_DIR)),
+                }
+            }),
         })
     }
 }

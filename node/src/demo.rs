@@ -1,4 +1,4 @@
-//! `stockade demo` and `stockade probe`: the newest working slice of
+//! `stockade demo`: the newest working slice of
 //! Stockade, end to end on one machine.
 //!
 //! The demo takes the embedded hospital policy through everything that exists
@@ -7,17 +7,17 @@
 //! sample flows with the rule behind each, and the eBPF dataplane loaded and
 //! attached in the running kernel.
 
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 
-use anyhow::{ensure, Context as _, Result};
-use stockade_bpf::{ensure_kernel_filesystems, ExecProbe};
+use anyhow::{Context as _, Result};
+use stockade_bpf::{diff, MapContents};
 use stockade_policy::{
     explain, ExecKey, L4Protocol, LocalExecutable, LocalWorkload, LocalWorkloads, PolicyDocument,
     Resolution, Sha256, WorkloadFacts, WorkloadKey,
 };
 
-use crate::cli::{DemoArgs, ProbeArgs};
-use crate::dataplane::{diff, encode, MapContents};
+use crate::cli::DemoArgs;
+use crate::dataplane::encode;
 use crate::policy_cmd::{read_document, LoadedPolicy, DEMO_POLICY};
 
 /// The digest the demo policy registers for the records API.
@@ -120,34 +120,9 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     if args.no_bpf {
         println!("\n== eBPF: skipped (--no-bpf)");
     } else {
-        println!("\n== eBPF dataplane");
-        probe(&ProbeArgs { execs: 5 })?;
+        println!("\n== eBPF dataplane, enforcing in this kernel");
+        crate::demo_kernel::run()?;
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `stockade probe`: loads and attaches the exec probe, runs `/bin/true`
-/// a few times and shows the kernel counted them.
-pub fn probe(args: &ProbeArgs) -> Result<ExitCode> {
-    ensure_kernel_filesystems().context("mounting bpffs and tracefs")?;
-    let probe = ExecProbe::load_and_attach().context("loading the eBPF probe (are you root?)")?;
-    let before = probe.exec_count()?;
-    for _ in 0..args.execs {
-        let status = Command::new("/bin/true")
-            .status()
-            .context("running /bin/true")?;
-        ensure!(status.success(), "/bin/true failed: {status}");
-    }
-    let after = probe.exec_count()?;
-    println!(
-        "  exec tracepoint attached; the kernel counted {} execs while this ran {}",
-        after - before,
-        args.execs
-    );
-    ensure!(
-        after - before >= u64::from(args.execs),
-        "the eBPF program did not count the executions"
-    );
     Ok(ExitCode::SUCCESS)
 }
 

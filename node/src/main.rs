@@ -3,7 +3,7 @@
 //! This binary owns the CLI, configuration and the wiring of the other crates:
 //! the HTTP admin API, inventory and binary fingerprinting, and the reconciler
 //! that turns the applied cluster state into eBPF map contents. Today it offers
-//! the policy tools (check, diff, decide), the eBPF probe and the demo.
+//! the policy tools (check, diff, decide), the demo and uninstall.
 
 mod admin_client;
 mod api;
@@ -13,6 +13,7 @@ mod cluster;
 mod config;
 mod dataplane;
 mod demo;
+mod demo_kernel;
 mod inventory;
 mod inventory_cmd;
 mod node;
@@ -42,7 +43,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Diff(args)) => policy_cmd::diff(&args),
         Command::Policy(PolicyCommand::Decide(args)) => policy_cmd::decide(&args),
         Command::Policy(PolicyCommand::Default) => policy_cmd::print_default(),
-        Command::Probe(args) => demo::probe(&args),
+        Command::Uninstall(args) => uninstall(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Init(args) => args
             .resolve()
@@ -81,4 +82,17 @@ fn join(args: &cli::JoinArgs) -> anyhow::Result<ExitCode> {
     let token: tokens::JoinTokenText = args.token.parse()?;
     let config = args.node.resolve()?;
     block_on(node::join(&config, &token, args.member))
+}
+
+/// `stockade uninstall`.
+fn uninstall(args: &cli::UninstallArgs) -> anyhow::Result<ExitCode> {
+    let removed = stockade_bpf::uninstall(&args.pin_dir)
+        .with_context(|| format!("uninstalling {}", args.pin_dir.display()))?;
+    println!(
+        "Detached {} hooks and removed {} pinned programs and maps from {}.",
+        removed.links,
+        removed.pins,
+        args.pin_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

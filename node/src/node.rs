@@ -43,6 +43,12 @@ struct SavedConfig {
     listen: std::net::SocketAddr,
     advertise: std::net::SocketAddr,
     api_listen: std::net::SocketAddr,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dataplane: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cgroup: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pin_dir: Option<PathBuf>,
 }
 
 /// The settings `start` runs with: the data directory's `node.toml` unless
@@ -111,6 +117,9 @@ fn save_node(config: &NodeConfig, ca_pem: &str, cert_pem: &str, key_pem: &str) -
         listen: config.listen,
         advertise: config.advertise,
         api_listen: config.api_listen,
+        dataplane: Some(config.dataplane.is_some()),
+        cgroup: config.dataplane.as_ref().and_then(|d| d.cgroup.clone()),
+        pin_dir: config.dataplane.as_ref().map(|d| d.pin_dir.clone()),
     };
     let text = toml::to_string(&saved).context("writing node.toml")?;
     write_private(&config.data_dir.join(NODE_FILE), &text)
@@ -252,6 +261,14 @@ pub async fn join(
 pub async fn run(config: &NodeConfig) -> Result<()> {
     let running = run_control_plane(config).await?;
     tokio::spawn(Arc::clone(&running.control).reconcile_voters());
+    // Before the API socket is bound, so the kernel knows who owns it.
+    if let Some(dataplane) = &config.dataplane {
+        crate::dataplane::reconcile::start(
+            Arc::clone(&running.control),
+            dataplane,
+            config.advertise,
+        )?;
+    }
     let listener = tokio::net::TcpListener::bind(config.api_listen)
         .await
         .with_context(|| format!("binding the admin API on {}", config.api_listen))?;

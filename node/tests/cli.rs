@@ -31,7 +31,7 @@ fn help_lists_the_subcommands() {
     let out = stockade(&["--help"]);
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for sub in ["policy", "probe", "demo"] {
+    for sub in ["policy", "uninstall", "demo"] {
         assert!(help.contains(sub), "--help lacks `{sub}`:\n{help}");
     }
 }
@@ -148,7 +148,7 @@ fn decide_names_the_rule_behind_the_verdict() {
 }
 
 #[test]
-fn demo_runs_end_to_end_with_the_ebpf_probe() {
+fn demo_runs_end_to_end_and_the_kernel_enforces() {
     let out = stockade(&["demo"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
@@ -156,7 +156,11 @@ fn demo_runs_end_to_end_with_the_ebpf_probe() {
         shown.contains("UNVERIFIED, claims ehr/records/api"),
         "{shown}"
     );
-    assert!(shown.contains("exec tracepoint attached"), "{shown}");
+    let kernel: Vec<&str> = shown.lines().filter(|l| l.contains("-> records:")).collect();
+    assert_eq!(kernel.len(), 3, "{shown}");
+    assert!(kernel[0].ends_with("refused by the kernel (EPERM)"), "{shown}");
+    assert!(kernel[1].ends_with("connected"), "{shown}");
+    assert!(kernel[2].ends_with("refused by the kernel (EPERM)"), "{shown}");
 }
 
 #[test]

@@ -183,6 +183,9 @@ pub struct StatusSchema {
     millis_since_quorum_ack: Option<u64>,
     /// Milliseconds since this node last heard from each peer (by node id).
     last_contact_ms: BTreeMap<String, u64>,
+    /// The kernel dataplane, absent on a node that runs none: `index` is
+    /// the applied index whose policy is in force in the kernel.
+    dataplane: Option<crate::dataplane::DataplaneStatus>,
 }
 
 #[cfg(test)]

@@ -1,32 +1,14 @@
 //! The policy engine's map contents as the kernel's keys and values.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use stockade_bpf::{kernel_dev, MapContents};
 use stockade_bpf_common::maps::{
     ExecKey, IpcacheKey, PolicyKey, Subject, Verdict, ZoneMode, ACTION_ALLOW, ACTION_DENY,
     FAMILY_IPV4, FAMILY_IPV6, IPV4_MAPPED_PREFIX_BITS, MODE_ALERT, MODE_ENFORCE, MODE_LEARN,
     UNMANAGED_ZONE,
 };
 use stockade_policy::{Action, DataplaneEntries, Mode, WorkloadKey};
-
-/// Every enforcement map of one node, keyed and valued as the kernel reads
-/// them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MapContents {
-    /// The policy trie.
-    pub policy: BTreeMap<PolicyKey, Verdict>,
-    /// The address trie.
-    pub ipcache: BTreeMap<IpcacheKey, Subject>,
-    /// Identities of cgroups, by cgroup id.
-    pub cgroups: BTreeMap<u64, Subject>,
-    /// Identities of bare processes, by pid.
-    pub processes: BTreeMap<u32, Subject>,
-    /// Identities of executables.
-    pub executables: BTreeMap<ExecKey, Subject>,
-    /// Zone modes, with [`UNMANAGED_ZONE`] for workloads in no zone.
-    pub zones: BTreeMap<u32, ZoneMode>,
-}
 
 fn subject(s: &stockade_policy::Subject) -> Subject {
     Subject {
@@ -92,8 +74,10 @@ pub fn encode(entries: &DataplaneEntries) -> MapContents {
         };
     }
     for (key, s) in &entries.executables {
+        // Inventory keys carry stat(2)'s device number; the exec hook reads
+        // the kernel's.
         let raw = ExecKey {
-            dev: key.dev,
+            dev: kernel_dev(key.dev),
             inode: key.inode,
             ctime_ns: key.ctime_ns,
         };

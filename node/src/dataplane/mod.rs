@@ -1,13 +1,10 @@
-//! From the policy engine's [`DataplaneEntries`] to the bytes of the eBPF
-//! maps, and from the maps as they are to the writes that make them as they
-//! should be.
-//!
-//! The reconciler (arriving with the kernel hooks) compiles the state for
-//! this node on every applied index, encodes it here, diffs it against the
-//! pinned maps and writes only the difference.
+//! The node's side of enforcement: what runs locally ([`local`]), the
+//! policy engine's map contents as kernel bytes ([`encode`]), and the
+//! reconciler that keeps the pinned maps equal to them ([`reconcile`]).
 
-mod diff;
-mod encode;
+pub mod encode;
+pub mod local;
+pub mod reconcile;
 
-pub use diff::diff;
-pub use encode::{encode, MapContents};
+pub use encode::encode;
+pub use reconcile::DataplaneStatus;

@@ -485,6 +485,17 @@ fn samples() -> Vec<(&'static str, Value)> {
             value(&Status {
                 name: "n1".into(),
                 raft: raft_status(),
+                dataplane: Some(crate::dataplane::DataplaneStatus {
+                    index: 12,
+                    cgroup: "/sys/fs/cgroup".into(),
+                    pin_dir: "/sys/fs/bpf/stockade".into(),
+                    attachment: "adopted".into(),
+                    entries: 40,
+                    allowed: 7,
+                    denied: 1,
+                    events_lost: 0,
+                    error: Some("node 4 is not a member of the cluster state".into()),
+                }),
             }),
         ),
         (
@@ -497,6 +508,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                     millis_since_quorum_ack: None,
                     ..raft_status()
                 },
+                dataplane: None,
             }),
         ),
     ]

@@ -1,0 +1,306 @@
+//! The reconciler: keeps this node's kernel maps equal to what the policy
+//! engine compiles for it, and tells the cluster where its workloads listen.
+//!
+//! It wakes on every applied log index, on exec events from the kernel, and
+//! on a timer; rescans the subtree when processes may have changed; compiles,
+//! encodes and writes only the difference; then records the index the
+//! dataplane has reached for `GET /v1/status`.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use serde::Serialize;
+use stockade_bpf::{
+    cgroup2_root, common::events::EVENT_EXEC, common::events::FLAG_DENIED,
+    common::events::FLAG_UNKNOWN_BINARY, process_exists, Dataplane, DataplaneSettings, Event,
+    EventReader,
+};
+use stockade_policy::{
+    compile, ClusterState, Command, DataplaneEntries, Endpoint, NodeId, WorkloadKey,
+};
+use tokio::io::{unix::AsyncFd, Interest};
+use utoipa::ToSchema;
+
+use super::encode::encode;
+use super::local::{LocalScan, LocalScanner};
+use crate::cluster::ControlPlane;
+use crate::config::DataplaneConfig;
+
+/// How often the subtree is rescanned when nothing else prompts it.
+const RESCAN_EVERY: Duration = Duration::from_secs(2);
+
+/// The dataplane part of `GET /v1/status`.
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct DataplaneStatus {
+    /// The applied log index whose policy is in the kernel maps.
+    pub index: u64,
+    /// The cgroup v2 subtree the hooks enforce.
+    pub cgroup: String,
+    /// The bpffs folder of the pins.
+    pub pin_dir: String,
+    /// `attached`, `adopted` (found pinned at start) or `repaired`.
+    pub attachment: String,
+    /// Entries the maps should hold now, over all maps.
+    pub entries: usize,
+    /// Flows the kernel allowed.
+    pub allowed: u64,
+    /// Flows the kernel denied.
+    pub denied: u64,
+    /// Events the ring buffer could not take.
+    pub events_lost: u64,
+    /// The last reconciliation error, if the last attempt failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Opens (or adopts) the dataplane and runs the reconciler until the
+/// process ends.
+pub fn start(
+    control: Arc<ControlPlane>,
+    config: &DataplaneConfig,
+    advertise: SocketAddr,
+) -> Result<()> {
+    let cgroup_root = cgroup2_root().context("finding the cgroup v2 hierarchy")?;
+    let cgroup = config.cgroup.clone().unwrap_or_else(|| cgroup_root.clone());
+    let settings = DataplaneSettings {
+        pin_dir: config.pin_dir.clone(),
+        cgroup: cgroup.clone(),
+    };
+    let mut dataplane = Dataplane::open(settings).with_context(|| {
+        format!(
+            "starting the dataplane on cgroup {} with pins in {}",
+            cgroup.display(),
+            config.pin_dir.display()
+        )
+    })?;
+    let attachment = format!("{:?}", dataplane.attachment()).to_lowercase();
+    tracing::info!(cgroup = %cgroup.display(), pins = %config.pin_dir.display(), %attachment, "dataplane ready");
+    let reader = dataplane.take_events()?;
+    // SAFETY: the reader owns the ring buffer's map, whose descriptor stays
+    // open and unchanged until the reader (inside the AsyncFd) is dropped.
+    let events = unsafe { AsyncFd::register_with_interest(reader, Interest::READABLE) }
+        .map_err(|e| anyhow::anyhow!("polling the event ring buffer: {e}"))?;
+    let node = NodeId(control.raft().id());
+    let status = DataplaneStatus {
+        cgroup: cgroup.display().to_string(),
+        pin_dir: config.pin_dir.display().to_string(),
+        attachment,
+        ..DataplaneStatus::default()
+    };
+    let reconciler = Reconciler {
+        control,
+        dataplane,
+        scanner: LocalScanner::new(&cgroup_root, &cgroup),
+        node,
+        advertise: advertise.ip(),
+        scan: LocalScan::default(),
+        status,
+        publishing: None,
+    };
+    tokio::spawn(reconciler.run(events));
+    Ok(())
+}
+
+struct Reconciler {
+    control: Arc<ControlPlane>,
+    dataplane: Dataplane,
+    scanner: LocalScanner,
+    node: NodeId,
+    advertise: IpAddr,
+    scan: LocalScan,
+    status: DataplaneStatus,
+    /// The endpoint publication in flight, if any.
+    publishing: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Reconciler {
+    async fn run(mut self, mut events: AsyncFd<EventReader>) {
+        let mut applied = self.control.raft().state().subscribe();
+        let mut timer = tokio::time::interval(RESCAN_EVERY);
+        loop {
+            let rescan = tokio::select! {
+                changed = applied.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    false
+                }
+                _ = timer.tick() => true,
+                readable = events.readable_mut() => match readable {
+                    Ok(mut guard) => {
+                        let execs = drain(guard.get_inner_mut());
+                        guard.clear_ready();
+                        execs > 0
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "event ring buffer unusable; events stop");
+                        return;
+                    }
+                },
+            };
+            if rescan {
+                self.rescan();
+            }
+            self.reconcile();
+        }
+    }
+
+    fn rescan(&mut self) {
+        match self.scanner.scan(std::process::id()) {
+            Ok(scan) => self.scan = scan,
+            Err(e) => tracing::warn!(error = %e, "cannot scan local workloads"),
+        }
+    }
+
+    fn reconcile(&mut self) {
+        let index = self
+            .control
+            .raft()
+            .state()
+            .last_applied()
+            .map_or(0, |l| l.index);
+        let compiled = self.control.with_state(|state| {
+            compile(state, self.node, &self.scan.workloads)
+                .map(|entries| (encode(&entries), self.endpoint_changes(state, &entries)))
+        });
+        let (maps, changes) = match compiled {
+            Ok(compiled) => compiled,
+            // Not yet in the state (a joining node): nothing to enforce yet.
+            Err(e) => {
+                self.status.error = Some(e.to_string());
+                return;
+            }
+        };
+        match self.dataplane.write(&maps, process_exists) {
+            Ok(summary) => {
+                if summary.upserts + summary.deletes > 0 {
+                    tracing::debug!(index, ?summary, "dataplane updated");
+                }
+                self.status.index = index;
+                self.status.entries = maps.len();
+                self.status.error = None;
+            }
+            Err(e) => {
+                tracing::error!(index, error = %e, "cannot write the dataplane maps");
+                self.status.error = Some(format!("{e}"));
+            }
+        }
+        if let Ok(stats) = self.dataplane.stats() {
+            self.status.allowed = stats.allowed;
+            self.status.denied = stats.denied;
+            self.status.events_lost = stats.events_lost;
+        }
+        self.control.set_dataplane_status(self.status.clone());
+        if let Some(command) = changes {
+            self.publish(command);
+        }
+    }
+
+    /// The command that makes the state's endpoints of this node match the
+    /// identified processes' listening sockets, if they differ.
+    fn endpoint_changes(
+        &self,
+        state: &ClusterState,
+        entries: &DataplaneEntries,
+    ) -> Option<Command> {
+        let mut desired = BTreeSet::new();
+        for listener in &self.scan.listeners {
+            let Some(subject) = entries.workloads.get(&WorkloadKey::Process(listener.pid)) else {
+                continue;
+            };
+            let Some(identity) = state.identities.get(&subject.identity) else {
+                continue;
+            };
+            if !subject.identity.is_allocatable() || listener.ip.is_loopback() {
+                continue;
+            }
+            let ip = if listener.ip.is_unspecified() {
+                self.advertise
+            } else {
+                listener.ip
+            };
+            desired.insert((ip, listener.port, identity.name.clone()));
+        }
+        let current: BTreeSet<_> = state
+            .endpoints
+            .values()
+            .filter(|e| e.node == self.node)
+            .filter_map(|e| Some((e.ip, e.port?, e.identity.clone())))
+            .collect();
+        if desired == current {
+            return None;
+        }
+        let removals = current
+            .difference(&desired)
+            .map(|(ip, port, _)| Command::RemoveEndpoint {
+                ip: *ip,
+                port: Some(*port),
+            });
+        let upserts = desired.difference(&current).map(|(ip, port, identity)| {
+            Command::UpsertEndpoint(Endpoint {
+                node: self.node,
+                ip: *ip,
+                port: Some(*port),
+                identity: identity.clone(),
+            })
+        });
+        Some(Command::batch(removals.chain(upserts).collect()))
+    }
+
+    /// Writes endpoint changes in the background, one publication at a time
+    /// (the next reconciliation recomputes what is still missing).
+    fn publish(&mut self, command: Command) {
+        if self
+            .publishing
+            .as_ref()
+            .is_some_and(|task| !task.is_finished())
+        {
+            return;
+        }
+        let control = Arc::clone(&self.control);
+        self.publishing = Some(tokio::spawn(async move {
+            if let Err(e) = control.write(command).await {
+                tracing::warn!(error = %e, "cannot publish this node's endpoints");
+            }
+        }));
+    }
+}
+
+/// Logs the events waiting in the ring buffer; returns how many were execs.
+fn drain(reader: &mut EventReader) -> usize {
+    let mut execs = 0;
+    reader.drain(|event: Event| {
+        if event.kind == EVENT_EXEC {
+            execs += 1;
+            if event.flags & FLAG_UNKNOWN_BINARY != 0 {
+                tracing::info!(
+                    pid = event.pid,
+                    path = %c_string(&event.path),
+                    zone = event.src.zone,
+                    "process runs a binary with no identity"
+                );
+            }
+        } else if event.flags & FLAG_DENIED != 0 {
+            tracing::info!(
+                pid = event.pid,
+                command = %c_string(&event.comm),
+                src = event.src.identity,
+                dst = event.dst.identity,
+                port = event.dst_port,
+                protocol = event.protocol,
+                rule = event.rule,
+                "flow denied"
+            );
+        }
+    });
+    execs
+}
+
+/// The text before the first NUL of a kernel string buffer.
+fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
