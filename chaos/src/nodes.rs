@@ -5,7 +5,7 @@
 //! Every node binds QUIC to `0.0.0.0:7400`, advertises `address:7400`, and
 //! serves its API on `address:7480` of its host. Dropping the [`Nodes`] kills every process.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -266,6 +266,13 @@ impl<'a> Nodes<'a> {
             .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
+    /// The process id of host `host`'s node, while it runs. `nsenter`
+    /// execs the node in place (it enters no pid namespace, so it does not
+    /// fork): this is the `stockade` process itself.
+    pub fn pid(&self, host: usize) -> Option<u32> {
+        self.running.get(&host).map(Child::id)
+    }
+
     /// The node's log so far.
     pub fn log(&self, host: usize) -> String {
         std::fs::read_to_string(self.log_path(host)).unwrap_or_default()
@@ -335,6 +342,42 @@ impl<'a> Nodes<'a> {
                 }
             })
             .unwrap_or(Value::Null)
+    }
+
+    /// The hosts whose nodes host `host` lists as `kind` (`voters` or
+    /// `learners`).
+    pub fn members(&self, host: usize, kind: &str) -> BTreeSet<usize> {
+        self.status(host)[kind]
+            .as_object()
+            .map(|m| {
+                m.values()
+                    .filter_map(|a| self.host_of(a.as_str()?))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Starts host 1 and waits for it to lead, then joins hosts `2..=n` one
+    /// after the other, waiting up to `settle` for each to be a member.
+    pub fn form_cluster(&mut self, n: usize, settle: Duration) -> Result<()> {
+        self.start(1)?;
+        wait_for("node 1 to lead", settle, || {
+            let s = self.status(1);
+            ((s["role"] == "leader").then_some(()), s.to_string())
+        })?;
+        for host in 2..=n {
+            let token = self.join_token(1, "10m")?;
+            self.join(host, 1, &token)?;
+            wait_for(&format!("host {host} to be a member"), settle, || {
+                let all: BTreeSet<usize> = self
+                    .members(1, "voters")
+                    .union(&self.members(1, "learners"))
+                    .copied()
+                    .collect();
+                (all.contains(&host).then_some(()), self.log(host))
+            })?;
+        }
+        Ok(())
     }
 }
 

@@ -156,11 +156,20 @@ fn demo_runs_end_to_end_and_the_kernel_enforces() {
         shown.contains("UNVERIFIED, claims ehr/records/api"),
         "{shown}"
     );
-    let kernel: Vec<&str> = shown.lines().filter(|l| l.contains("-> records:")).collect();
+    let kernel: Vec<&str> = shown
+        .lines()
+        .filter(|l| l.contains("-> records:"))
+        .collect();
     assert_eq!(kernel.len(), 3, "{shown}");
-    assert!(kernel[0].ends_with("refused by the kernel (EPERM)"), "{shown}");
+    assert!(
+        kernel[0].ends_with("refused by the kernel (EPERM)"),
+        "{shown}"
+    );
     assert!(kernel[1].ends_with("connected"), "{shown}");
-    assert!(kernel[2].ends_with("refused by the kernel (EPERM)"), "{shown}");
+    assert!(
+        kernel[2].ends_with("refused by the kernel (EPERM)"),
+        "{shown}"
+    );
 }
 
 #[test]

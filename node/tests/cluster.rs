@@ -21,14 +21,7 @@ fn workdir() -> tempfile::TempDir {
 
 /// Ids of the voters (or learners) host `host` reports.
 fn members(nodes: &Nodes, host: usize, kind: &str) -> BTreeSet<usize> {
-    nodes.status(host)[kind]
-        .as_object()
-        .map(|m| {
-            m.values()
-                .filter_map(|a| nodes.host_of(a.as_str()?))
-                .collect()
-        })
-        .unwrap_or_default()
+    nodes.members(host, kind)
 }
 
 /// The host of the leader host `host` knows of.
@@ -64,24 +57,7 @@ fn node_id_of(nodes: &Nodes, status: &Value, host: usize) -> String {
 /// Starts host 1 and joins hosts `2..=n` one after the other, waiting for
 /// each to be a member.
 fn form_cluster(nodes: &mut Nodes, n: usize) {
-    nodes.start(1).expect("start node 1");
-    wait_for("node 1 to lead", SETTLE, || {
-        let s = nodes.status(1);
-        ((s["role"] == "leader").then_some(()), s.to_string())
-    })
-    .expect("node 1 leads");
-    for host in 2..=n {
-        let token = nodes.join_token(1, "10m").expect("a join token");
-        nodes.join(host, 1, &token).expect("start the joining node");
-        wait_for(&format!("host {host} to be a member"), SETTLE, || {
-            let all: BTreeSet<usize> = members(nodes, 1, "voters")
-                .union(&members(nodes, 1, "learners"))
-                .copied()
-                .collect();
-            (all.contains(&host).then_some(()), nodes.log(host))
-        })
-        .expect("the node joins");
-    }
+    nodes.form_cluster(n, SETTLE).expect("the cluster forms");
 }
 
 fn put_zone(nodes: &Nodes, host: usize, zone: &str) -> Reply {

@@ -252,10 +252,12 @@ pub struct Rule {
 /// An address where a workload of the cluster can be reached.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Endpoint {
     /// The node the workload runs on.
     pub node: NodeId,
     /// Its IP address.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, examples("10.0.0.7")))]
     pub ip: IpAddr,
     /// The port it listens on; every port of the address when absent (a
     /// container or VM with an address of its own).

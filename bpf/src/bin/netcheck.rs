@@ -9,10 +9,12 @@
 //! stockade-netcheck udp-connect 10.0.0.2:53      # connect(2) a UDP socket
 //! stockade-netcheck udp-sendto 10.0.0.2:53       # sendto(2), unconnected
 //! stockade-netcheck tcp 10.0.0.2:80 --count 5000 # rate of connect+close
+//! stockade-netcheck serve 10.0.0.2:80            # accept and close, forever
 //! ```
 
 use std::{
-    net::{SocketAddr, TcpStream, UdpSocket},
+    io::Write,
+    net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
     process::ExitCode,
     time::Instant,
 };
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(mode), Some(target)) = (args.first(), args.get(1)) else {
         eprintln!("usage: stockade-netcheck tcp|udp-connect|udp-sendto ADDR:PORT [--count N]");
+        eprintln!("       stockade-netcheck serve ADDR:PORT");
         return ExitCode::from(2);
     };
     let target: SocketAddr = match target.parse() {
@@ -34,6 +37,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if mode == "serve" {
+        let Err(e) = serve(target);
+        eprintln!("error: serve {target}: {e}");
+        return ExitCode::from(1);
+    }
     let count = match args.iter().position(|a| a == "--count") {
         Some(i) => match args.get(i + 1).and_then(|n| n.parse::<u64>().ok()) {
             Some(n) if n > 0 => n,
@@ -58,6 +66,28 @@ fn main() -> ExitCode {
         println!("ok");
     }
     ExitCode::SUCCESS
+}
+
+/// Accepts TCP connections on `target` and closes each at once, forever:
+/// the other end of `tcp --count N`. Says `listening on ADDR` once the
+/// socket listens, so a caller knows when to start.
+fn serve(target: SocketAddr) -> std::io::Result<std::convert::Infallible> {
+    let listener = TcpListener::bind(target)?;
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "listening on {}", listener.local_addr()?)?;
+    stdout.flush()?;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => drop(stream),
+            // A peer that gave up before the accept (ECONNABORTED) or a
+            // passing shortage of descriptors ends one connection, not the
+            // server.
+            Err(e) => {
+                eprintln!("accept: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
+    }
 }
 
 fn open(mode: &str, target: SocketAddr) -> std::io::Result<()> {

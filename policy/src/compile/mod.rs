@@ -327,6 +327,36 @@ mod tests {
     }
 
     #[test]
+    fn inbound_flows_from_a_node_address_were_checked_at_that_nodes_egress() {
+        let state = sample();
+        let dp = compile(&state, NODE, &LocalWorkloads::default()).expect("compiles");
+        let node = state.nodes[&NODE].address;
+        let from_node = dp.lookup_address(node.ip(), 40000);
+        assert_eq!(from_node.identity, IdentityId::NODE);
+        let db = subject(&state, "prod", "db");
+        let inbound = dp.decide(&FlowQuery {
+            direction: Direction::Ingress,
+            ..tcp(from_node, db, 5432)
+        });
+        assert_eq!(
+            (inbound.action, inbound.rule),
+            (Action::Allow, RuleRef::EgressChecked)
+        );
+        // Outbound, a node's address is no rule's peer: the mode decides.
+        assert_eq!(
+            dp.decide(&tcp(db, from_node, 80)).rule,
+            RuleRef::ZoneDefault
+        );
+        // Its control-plane port is Stockade's own traffic, always allowed.
+        let control = dp.lookup_address(node.ip(), node.port());
+        let to_control = dp.decide(&tcp(db, control, node.port()));
+        assert_eq!(
+            (to_control.action, to_control.rule),
+            (Action::Allow, RuleRef::ClusterTraffic)
+        );
+    }
+
+    #[test]
     fn rule_allows_its_port_and_the_zone_mode_decides_the_rest() {
         let state = sample();
         let dp = compile(&state, NODE, &LocalWorkloads::default()).expect("compiles");

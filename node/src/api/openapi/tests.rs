@@ -19,6 +19,7 @@ use crate::cluster::{Consistency, Status};
 /// `routes!` calls: a route that is served but missing here, or listed here
 /// but not documented, fails `the_document_lists_every_route`.
 const ROUTES: &[(&str, &str)] = &[
+    ("get", "/v1/endpoints"),
     ("get", "/v1/zones"),
     ("get", "/v1/zones/{name}"),
     ("put", "/v1/zones/{name}"),

@@ -6,6 +6,7 @@
 //! index at which it took effect — the policy version.
 
 mod document;
+mod endpoints;
 mod identities;
 mod rules;
 mod sinks;
@@ -38,6 +39,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(identities::routes())
         .merge(rules::routes())
         .merge(sinks::routes())
+        .merge(endpoints::routes())
         .merge(document::routes())
 }
 
