@@ -22,6 +22,7 @@ use stockade_policy::{
     compile, ClusterState, Command, DataplaneEntries, Endpoint, NodeId, WorkloadKey,
 };
 use tokio::io::{unix::AsyncFd, Interest};
+use tokio::time::Instant;
 use utoipa::ToSchema;
 
 use super::encode::encode;
@@ -120,6 +121,10 @@ impl Reconciler {
     async fn run(mut self, mut events: AsyncFd<EventReader>) {
         let mut applied = self.control.raft().state().subscribe();
         let mut timer = tokio::time::interval(RESCAN_EVERY);
+        // Under a stream of writes, pause after each reconciliation as long
+        // as it took: changes that arrive meanwhile coalesce into the next
+        // one, and the reconciler never takes more than half a core.
+        let mut next_allowed = Instant::now();
         loop {
             let rescan = tokio::select! {
                 changed = applied.changed() => {
@@ -141,10 +146,13 @@ impl Reconciler {
                     }
                 },
             };
+            tokio::time::sleep_until(next_allowed).await;
+            let started = Instant::now();
             if rescan {
                 self.rescan();
             }
             self.reconcile();
+            next_allowed = Instant::now() + started.elapsed();
         }
     }
 

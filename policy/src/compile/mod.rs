@@ -14,6 +14,7 @@
 //! zone. Rules apply in every mode; modes only decide what no rule covers.
 
 mod dataplane;
+mod index;
 pub mod ports;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,6 +31,7 @@ use crate::ids::{IdentityId, NodeId, RuleRef};
 use crate::resolve::{Resolution, Resolver, Subject, WorkloadFacts};
 use crate::state::ClusterState;
 use crate::{Action, L4Protocol, Peer, PortRange, Rule};
+use index::IdentityIndex;
 use ports::Claim;
 
 /// A workload running on the node, with what the node knows about it.
@@ -178,18 +180,16 @@ fn ipcache(state: &ClusterState, cidrs: &CidrIdentities) -> BTreeMap<IpcacheKey,
             },
         );
     }
+    let index = IdentityIndex::of(state);
     for endpoint in state.endpoints.values() {
-        if let Some(identity) = state.identity_by_name(&endpoint.identity) {
+        if let Some(identity) = index.get(&endpoint.identity) {
             let zone = state.zones.get(&endpoint.identity.zone).map(|z| z.id);
             out.insert(
                 IpcacheKey {
                     net: host(endpoint.ip),
                     port: endpoint.port,
                 },
-                Subject {
-                    identity: identity.id,
-                    zone,
-                },
+                Subject { identity, zone },
             );
         }
     }
@@ -216,14 +216,10 @@ fn ipcache(state: &ClusterState, cidrs: &CidrIdentities) -> BTreeMap<IpcacheKey,
 }
 
 fn policy(state: &ClusterState, cidrs: &CidrIdentities) -> BTreeMap<PolicyKey, Verdict> {
+    let index = IdentityIndex::of(state);
     let peer_identities = |peer: &Peer| -> Vec<IdentityId> {
         match peer {
-            Peer::App(selector) => state
-                .identities
-                .values()
-                .filter(|i| selector.matches(&i.name))
-                .map(|i| i.id)
-                .collect(),
+            Peer::App(selector) => index.select(selector),
             Peer::Cidr(net) => cidrs.within(net).collect(),
         }
     };
