@@ -1,6 +1,7 @@
 //! The dataplane of real `stockade` nodes on test hosts (network namespaces,
 //! each node enforcing its own cgroup subtree): a rule written on one node
-//! takes effect in another node's kernel; endpoints are published; a
+//! takes effect in another node's kernel; endpoints are published; traffic
+//! from outside the cluster is checked at the receiver's ingress; a
 //! modified binary is refused; the deny holds while the daemon is dead; a
 //! restarted daemon adopts its pins; `stockade uninstall` removes them.
 
@@ -60,15 +61,15 @@ impl Drop for Workload {
     }
 }
 
-fn policy(client_sha256: &str, with_rule: bool) -> String {
-    let rule = if with_rule {
-        format!(
-            "[[rule]]\nfrom = {{ zone = \"prod\", app = \"client\" }}\n\
+/// The test's policy; `allow_from` is what the rule to the server lets in.
+fn policy(client_sha256: &str, allow_from: Option<&str>) -> String {
+    let rule = match allow_from {
+        Some(from) => format!(
+            "[[rule]]\nfrom = {from}\n\
              to = {{ zone = \"prod\", app = \"server\" }}\n\
              protocol = \"tcp\"\nports = [\"{PORT}\"]\naction = \"allow\"\n"
-        )
-    } else {
-        String::new()
+        ),
+        None => String::new(),
     };
     format!(
         "[[zone]]\nname = \"prod\"\nmode = \"enforce\"\n\
@@ -111,6 +112,22 @@ fn refused(output: &Output) -> bool {
     String::from_utf8_lossy(&output.stderr).contains("Operation not permitted")
 }
 
+/// Waits until the kernels of `hosts` enforce the policy of `index`.
+fn wait_for_dataplanes(nodes: &Nodes, hosts: &[usize], index: u64) {
+    for &host in hosts {
+        wait_for(
+            &format!("host {host}'s dataplane to reach {index}"),
+            SETTLE,
+            || {
+                let status = nodes.status(host);
+                let reached = status["dataplane"]["index"].as_u64() >= Some(index);
+                (reached.then_some(()), status.to_string())
+            },
+        )
+        .expect("the dataplane catches up");
+    }
+}
+
 /// What bpftool lists as attached to a cgroup, one line per program.
 fn attached(cgroup: &Path) -> Vec<String> {
     let out = Command::new("bpftool")
@@ -128,7 +145,8 @@ fn attached(cgroup: &Path) -> Vec<String> {
 
 #[test]
 fn a_rule_written_on_one_node_is_enforced_by_another_nodes_kernel() {
-    let lab = Lab::new(3).expect("a three-host lab");
+    // Hosts 1-3 run nodes; host 4 is a machine outside the cluster.
+    let lab = Lab::new(4).expect("a four-host lab");
     let dir = tempfile::tempdir().expect("temp dir");
     let mut nodes = Nodes::init(&lab, Path::new(BIN), dir.path(), &[]).expect("stockade init");
     nodes.form_cluster(3, SETTLE).expect("the cluster forms");
@@ -136,7 +154,8 @@ fn a_rule_written_on_one_node_is_enforced_by_another_nodes_kernel() {
     let client = netcheck();
     let server_binary = modified_netcheck(dir.path(), "server", b'S');
     let tampered = modified_netcheck(dir.path(), "tampered", b'T');
-    put_policy(&nodes, 1, &policy(&sha256_hex(&client), false));
+    let digest = sha256_hex(&client);
+    put_policy(&nodes, 1, &policy(&digest, None));
 
     // The server runs on host 3; its node publishes where it listens.
     let _server = Workload(
@@ -164,7 +183,8 @@ fn a_rule_written_on_one_node_is_enforced_by_another_nodes_kernel() {
     .expect("the client is refused without a rule");
 
     // A rule written through host 1 reaches host 2's kernel.
-    let index = put_policy(&nodes, 1, &policy(&sha256_hex(&client), true));
+    let from_client = r#"{ zone = "prod", app = "client" }"#;
+    let index = put_policy(&nodes, 1, &policy(&digest, Some(from_client)));
     wait_for("host 2's kernel to allow the client", SETTLE, || {
         let out = connect(&lab, 2, &client, &server_address);
         (out.status.success().then_some(()), format!("{out:?}"))
@@ -177,13 +197,38 @@ fn a_rule_written_on_one_node_is_enforced_by_another_nodes_kernel() {
     );
     assert_eq!(status["dataplane"]["attachment"], "attached", "{status}");
 
+    // Host 4 runs no node: its address is the world, and host 3's ingress
+    // hook drops its SYNs until a rule names its address.
+    let outsider = |lab: &Lab| {
+        lab.command(4, &client.to_string_lossy())
+            .args(["tcp", &server_address])
+            .output()
+            .expect("run the outsider")
+    };
+    let dropped = outsider(&lab);
+    assert!(!dropped.status.success(), "the world got in: {dropped:?}");
+    let from_outsider = format!(r#"{{ cidr = "{}/32" }}"#, lab.address(4));
+    put_policy(&nodes, 1, &policy(&digest, Some(&from_outsider)));
+    wait_for("host 3's ingress to let host 4 in", SETTLE, || {
+        let out = outsider(&lab);
+        (out.status.success().then_some(()), format!("{out:?}"))
+    })
+    .expect("a CIDR rule lets the outsider in");
+    let index = put_policy(&nodes, 1, &policy(&digest, Some(from_client)));
+    wait_for_dataplanes(&nodes, &[2, 3], index);
+    let allowed = connect(&lab, 2, &client, &server_address);
+    // A binary stays known after its last process ended: the exec hook
+    // identifies the next run without waiting for a scan.
+    assert!(allowed.status.success(), "{allowed:?}");
+
     // A modified client binary is not the registered one: refused.
     assert!(refused(&connect(&lab, 2, &tampered, &server_address)));
 
     // Host 2's daemon dies: its pinned hooks and maps still decide.
     nodes.kill(2).expect("kill -9 node 2");
     assert!(refused(&connect(&lab, 2, &tampered, &server_address)));
-    assert!(connect(&lab, 2, &client, &server_address).status.success());
+    let allowed = connect(&lab, 2, &client, &server_address);
+    assert!(allowed.status.success(), "{allowed:?}");
     let hooks = attached(&lab.cgroup(2));
     assert_eq!(hooks.len(), 7, "{hooks:?}");
 

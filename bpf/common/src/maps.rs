@@ -43,8 +43,8 @@ pub const EXEC_MAP: &str = "STK_EXECS";
 /// [`UNMANAGED_ZONE`] holds the mode of workloads in no zone.
 pub const ZONE_MAP: &str = "STK_ZONES";
 
-/// Name of the LRU hash of socket owners (`u64` socket cookie → [`Subject`]),
-/// filled when a process binds, read by the ingress hook.
+/// Name of the LRU hash of socket owners (`u64` socket cookie → `u32` thread
+/// group id of the process that bound it), read by the ingress hook.
 pub const SOCKET_OWNER_MAP: &str = "STK_SOCKETS";
 /// Name of the per-CPU LRU hash of flow summaries ([`FlowKey`] → one
 /// [`FlowStats`] per CPU, which the reader adds up).

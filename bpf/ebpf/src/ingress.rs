@@ -1,7 +1,8 @@
 //! `cgroup_skb/ingress`: the receiving side's check of new inbound flows —
 //! TCP SYNs to a listener, and datagrams to a UDP socket a process bound.
-//! The source is named by the address cache; the receiver by the socket's
-//! owner (recorded at bind), else its cgroup, else the published endpoint.
+//! The source is named by the address cache; the receiver by the identity
+//! the socket's owner has now (the process recorded at bind), else its
+//! cgroup, else the published endpoint.
 
 use aya_ebpf::{
     helpers::{bpf_get_socket_cookie, bpf_skb_cgroup_id},
@@ -16,7 +17,7 @@ use stockade_bpf_common::maps::{
 
 use crate::{
     decide::{decide_and_record, Flow},
-    maps::{address_subject, hash_get, lru_get, STK_CGROUPS, STK_SOCKETS},
+    maps::{address_subject, hash_get, lru_get, STK_CGROUPS, STK_PROCS, STK_SOCKETS},
 };
 
 const PASS: i32 = 1;
@@ -84,7 +85,8 @@ fn is_loopback(h: &Header) -> bool {
 
 #[inline(always)]
 fn receiver(ctx: &SkBuffContext, cookie: u64, h: &Header, port: u16) -> Subject {
-    if let Some(owner) = lru_get(&STK_SOCKETS, &cookie) {
+    if let Some(owner) = lru_get(&STK_SOCKETS, &cookie).and_then(|tgid| lru_get(&STK_PROCS, &tgid))
+    {
         return owner;
     }
     // SAFETY: the context is a valid skb for the whole program.

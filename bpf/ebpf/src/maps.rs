@@ -29,7 +29,7 @@ pub static STK_EXECS: HashMap<ExecKey, Subject> = HashMap::pinned(capacity::EXEC
 #[map]
 pub static STK_ZONES: HashMap<u32, ZoneMode> = HashMap::pinned(capacity::ZONES, 0);
 #[map]
-pub static STK_SOCKETS: LruHashMap<u64, Subject> = LruHashMap::pinned(capacity::SOCKETS, 0);
+pub static STK_SOCKETS: LruHashMap<u64, u32> = LruHashMap::pinned(capacity::SOCKETS, 0);
 #[map]
 pub static STK_FLOWS: LruPerCpuHashMap<FlowKey, FlowStats> =
     LruPerCpuHashMap::pinned(capacity::FLOWS, 0);

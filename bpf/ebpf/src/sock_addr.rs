@@ -124,10 +124,12 @@ pub fn stockade_sendmsg6(ctx: SockAddrContext) -> i32 {
 fn remember_owner(ctx: &SockContext) -> i32 {
     // SAFETY: the context is a valid socket for the whole program.
     let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-    let (_, owner) = caller();
+    // The process, not its identity now: the identity can be refined later
+    // (user space identifies a process the exec hook could not).
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
     // Best effort: a full map only means the ingress hook falls back to the
     // cgroup and the published endpoints.
-    let _ = STK_SOCKETS.insert(&cookie, &owner, 0);
+    let _ = STK_SOCKETS.insert(&cookie, &tgid, 0);
     PROCEED
 }
 

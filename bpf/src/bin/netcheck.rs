@@ -16,8 +16,11 @@ use std::{
     io::Write,
     net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
     process::ExitCode,
-    time::Instant,
+    time::{Duration, Instant},
 };
+
+/// How long a TCP connect may take before it counts as refused by silence.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Changed by a test to make a modified copy of this binary; never read.
 #[used]
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
 /// socket listens, so a caller knows when to start.
 fn serve(target: SocketAddr) -> std::io::Result<std::convert::Infallible> {
     let listener = TcpListener::bind(target)?;
+    widen_backlog(&listener)?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on {}", listener.local_addr()?)?;
     stdout.flush()?;
@@ -90,6 +94,18 @@ fn serve(target: SocketAddr) -> std::io::Result<std::convert::Infallible> {
     }
 }
 
+/// Raises the accept queue from std's fixed 128 to the namespace's
+/// `net.core.somaxconn`. A client that connects as fast as it can outruns
+/// the accept loop whenever the server is off the CPU for a moment; with a
+/// short queue the kernel then drops SYNs, and each costs the client a 1 s
+/// retransmission — a stall that has nothing to do with what is measured.
+fn widen_backlog(listener: &TcpListener) -> std::io::Result<()> {
+    // On a socket that already listens, listen(2) only changes the queue's
+    // length; the largest allowed is the namespace's somaxconn.
+    nix::sys::socket::listen(listener, nix::sys::socket::Backlog::MAXALLOWABLE)
+        .map_err(std::io::Error::from)
+}
+
 fn open(mode: &str, target: SocketAddr) -> std::io::Result<()> {
     let any = if target.is_ipv4() {
         SocketAddr::from(([0, 0, 0, 0], 0))
@@ -97,7 +113,8 @@ fn open(mode: &str, target: SocketAddr) -> std::io::Result<()> {
         SocketAddr::from(([0u16; 8], 0))
     };
     match mode {
-        "tcp" => TcpStream::connect(target).map(drop),
+        // A dropped SYN would otherwise retry for two minutes.
+        "tcp" => TcpStream::connect_timeout(&target, CONNECT_TIMEOUT).map(drop),
         "udp-connect" => {
             let socket = UdpSocket::bind(any)?;
             socket.connect(target)?;

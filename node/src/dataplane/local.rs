@@ -7,9 +7,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
-use stockade_policy::{LocalExecutable, LocalWorkload, LocalWorkloads, WorkloadFacts, WorkloadKey};
+use stockade_policy::{
+    ExecKey, LocalExecutable, LocalWorkload, LocalWorkloads, WorkloadFacts, WorkloadKey,
+};
 
-use crate::inventory::{procs, ExecutableHasher};
+use crate::inventory::{key_of, procs, ExecutableHasher};
 
 /// A socket a local process listens on (TCP) or bound (UDP).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,6 +40,9 @@ pub struct LocalScanner {
     /// The subtree's path as `/proc/PID/cgroup` shows it (from the root).
     subtree_path: String,
     hasher: ExecutableHasher,
+    /// Every executable seen running here whose file is unchanged since:
+    /// the exec hook must still know a binary after its last process ended.
+    known: BTreeMap<ExecKey, LocalExecutable>,
 }
 
 impl LocalScanner {
@@ -51,6 +56,7 @@ impl LocalScanner {
             subtree_dir: subtree_dir.to_owned(),
             subtree_path: format!("/{}", relative.display()).replace("//", "/"),
             hasher: ExecutableHasher::new(),
+            known: BTreeMap::new(),
         }
     }
 
@@ -74,7 +80,6 @@ impl LocalScanner {
         let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
         let users = procs::user_names(&passwd);
         let mut scan = LocalScan::default();
-        let mut executables = BTreeMap::new();
         let mut pids = BTreeSet::new();
         for process in procs::scan(Path::new("/proc"))? {
             let Some(cgroup) = process
@@ -90,7 +95,7 @@ impl LocalScanner {
                 continue;
             };
             let exe_path = process.exe.display().to_string();
-            executables.entry(key).or_insert_with(|| LocalExecutable {
+            self.known.entry(key).or_insert_with(|| LocalExecutable {
                 key,
                 facts: WorkloadFacts {
                     exe_path: Some(exe_path.clone()),
@@ -121,7 +126,15 @@ impl LocalScanner {
                 },
             });
         }
-        scan.workloads.executables = executables.into_values().collect();
+        // A binary that was replaced or removed is a key no exec can meet.
+        self.known.retain(|key, exe| {
+            exe.facts
+                .exe_path
+                .as_deref()
+                .and_then(|path| std::fs::metadata(path).ok())
+                .is_some_and(|meta| key_of(&meta) == *key)
+        });
+        scan.workloads.executables = self.known.values().cloned().collect();
         scan.workloads.daemon = vec![WorkloadKey::Process(own_pid)];
         scan.listeners = listeners(&pids);
         Ok(scan)

@@ -40,7 +40,8 @@ pub struct ExecutableHasher {
     reads: u64,
 }
 
-fn key_of(metadata: &std::fs::Metadata) -> ExecKey {
+/// The cache key of a file: what makes a digest still valid.
+pub fn key_of(metadata: &std::fs::Metadata) -> ExecKey {
     ExecKey {
         dev: metadata.dev(),
         inode: metadata.ino(),

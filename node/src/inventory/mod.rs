@@ -4,4 +4,4 @@
 mod hash;
 pub mod procs;
 
-pub use hash::ExecutableHasher;
+pub use hash::{key_of, ExecutableHasher};
