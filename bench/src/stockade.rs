@@ -119,6 +119,13 @@ impl<'a> StockadeCluster<'a> {
     pub fn admin_token(&self) -> &str {
         &self.nodes.admin_token
     }
+
+    /// The node processes, for what goes beyond writes (their pids, their
+    /// status).
+    #[allow(dead_code, reason = "only the dataplane bench looks at the nodes")]
+    pub fn nodes(&self) -> &Nodes<'a> {
+        &self.nodes
+    }
 }
 
 /// The last lines of a log, for error messages.
