@@ -166,6 +166,19 @@ fn events(dataplane: &mut Dataplane) -> Vec<Event> {
     out
 }
 
+/// A loopback TCP listener (kept open by the caller), its port, and the
+/// `ADDR:PORT` netcheck connects to.
+fn tcp_server() -> (TcpListener, u16, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = listener.local_addr().expect("addr").port();
+    (listener, port, format!("127.0.0.1:{port}"))
+}
+
+/// Whether the kernel refused the flow (the hooks' EPERM).
+fn refused(output: &Output) -> bool {
+    stderr(output).contains("Operation not permitted")
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -176,21 +189,15 @@ const UDP: u8 = 17;
 #[test]
 fn enforce_refuses_with_eperm_until_a_rule_allows() {
     let sandbox = Sandbox::new();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
-    let port = listener.local_addr().expect("addr").port();
-    let target = format!("127.0.0.1:{port}");
+    let (_listener, port, target) = tcp_server();
     let mut dataplane = sandbox.open();
     assert_eq!(dataplane.attachment(), Attachment::Attached);
     let mut maps = contents(port, subject(SERVER, PROD), MODE_ENFORCE);
     write(&mut dataplane, &maps);
 
-    let refused = sandbox.run(Path::new(NETCHECK), &["tcp", &target]);
-    assert!(!refused.status.success(), "connected without a rule");
-    assert!(
-        stderr(&refused).contains("Operation not permitted"),
-        "{}",
-        stderr(&refused)
-    );
+    let denied = sandbox.run(Path::new(NETCHECK), &["tcp", &target]);
+    assert!(!denied.status.success(), "connected without a rule");
+    assert!(refused(&denied), "{}", stderr(&denied));
 
     allow(&mut maps, CLIENT, SERVER, TCP, port);
     write(&mut dataplane, &maps);
@@ -230,9 +237,7 @@ fn enforce_refuses_with_eperm_until_a_rule_allows() {
 #[test]
 fn alert_mode_allows_with_an_alert_and_learn_mode_records() {
     let sandbox = Sandbox::new();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
-    let port = listener.local_addr().expect("addr").port();
-    let target = format!("127.0.0.1:{port}");
+    let (_listener, port, target) = tcp_server();
     let mut dataplane = sandbox.open();
 
     write(
@@ -267,19 +272,13 @@ fn alert_mode_allows_with_an_alert_and_learn_mode_records() {
 #[test]
 fn zones_are_isolated_unless_a_rule_names_both() {
     let sandbox = Sandbox::new();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
-    let port = listener.local_addr().expect("addr").port();
-    let target = format!("127.0.0.1:{port}");
+    let (_listener, port, target) = tcp_server();
     let mut dataplane = sandbox.open();
     // Both zones learn: only isolation can refuse.
     let mut maps = contents(port, subject(OTHER_ZONE_SERVER, DEV), MODE_LEARN);
     write(&mut dataplane, &maps);
-    let refused = sandbox.run(Path::new(NETCHECK), &["tcp", &target]);
-    assert!(
-        stderr(&refused).contains("Operation not permitted"),
-        "{}",
-        stderr(&refused)
-    );
+    let denied = sandbox.run(Path::new(NETCHECK), &["tcp", &target]);
+    assert!(refused(&denied), "{}", stderr(&denied));
 
     allow(&mut maps, CLIENT, OTHER_ZONE_SERVER, TCP, port);
     write(&mut dataplane, &maps);
@@ -295,9 +294,7 @@ fn zones_are_isolated_unless_a_rule_names_both() {
 #[test]
 fn a_modified_binary_has_no_identity_and_is_refused() {
     let sandbox = Sandbox::new();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
-    let port = listener.local_addr().expect("addr").port();
-    let target = format!("127.0.0.1:{port}");
+    let (_listener, port, target) = tcp_server();
     let dir = tempfile::tempdir().expect("temp dir");
     let modified = dir.path().join("netcheck-modified");
     let mut bytes = fs::read(NETCHECK).expect("read netcheck");
@@ -325,11 +322,7 @@ fn a_modified_binary_has_no_identity_and_is_refused() {
     let original = sandbox.run(Path::new(NETCHECK), &["tcp", &target]);
     assert!(original.status.success(), "{}", stderr(&original));
     let copy = sandbox.run(&modified, &["tcp", &target]);
-    assert!(
-        stderr(&copy).contains("Operation not permitted"),
-        "{}",
-        stderr(&copy)
-    );
+    assert!(refused(&copy), "{}", stderr(&copy));
 
     let events = events(&mut dataplane);
     let unknown = events
@@ -351,12 +344,8 @@ fn udp_connect_and_sendto_are_refused_likewise() {
     let mut maps = contents(port, subject(SERVER, PROD), MODE_ENFORCE);
     write(&mut dataplane, &maps);
     for mode in ["udp-connect", "udp-sendto"] {
-        let refused = sandbox.run(Path::new(NETCHECK), &[mode, &target]);
-        assert!(
-            stderr(&refused).contains("Operation not permitted"),
-            "{mode}: {}",
-            stderr(&refused)
-        );
+        let denied = sandbox.run(Path::new(NETCHECK), &[mode, &target]);
+        assert!(refused(&denied), "{mode}: {}", stderr(&denied));
     }
     allow(&mut maps, CLIENT, SERVER, UDP, port);
     write(&mut dataplane, &maps);
@@ -384,21 +373,15 @@ fn attached(cgroup: &Path) -> Vec<String> {
 #[test]
 fn pins_outlive_the_loader_are_adopted_once_and_uninstall_removes_all() {
     let sandbox = Sandbox::new();
-    let listener = TcpListener::bind("127.0.0.1:0").expect("listen");
-    let port = listener.local_addr().expect("addr").port();
-    let target = format!("127.0.0.1:{port}");
+    let (_listener, port, target) = tcp_server();
     let maps = contents(port, subject(SERVER, PROD), MODE_ENFORCE);
     {
         let mut dataplane = sandbox.open();
         write(&mut dataplane, &maps);
     }
     // The loader is gone (as after kill -9): the pins keep the deny.
-    let refused = sandbox.run(Path::new(NETCHECK), &["tcp", &target]);
-    assert!(
-        stderr(&refused).contains("Operation not permitted"),
-        "{}",
-        stderr(&refused)
-    );
+    let denied = sandbox.run(Path::new(NETCHECK), &["tcp", &target]);
+    assert!(refused(&denied), "{}", stderr(&denied));
     let hooks = attached(&sandbox.subtree);
     assert_eq!(
         hooks.len(),
