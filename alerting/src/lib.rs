@@ -1,11 +1,18 @@
 //! Alert delivery of Stockade.
 //!
-//! This crate owns the sinks that tell people about flows and binaries the
-//! policy did not expect — Slack incoming webhooks, SIEMs over syslog (RFC 5424,
-//! CEF payload) and generic JSON webhooks — together with deduplication,
-//! frequency classes, retries and the delivery cursor that lets a newly elected
-//! leader resume exactly where the previous one stopped. It depends only on the
-//! `policy` types.
-//!
-//! The sinks arrive with the alerting issue; until then the crate only marks its
-//! place in the architecture.
+//! Nodes turn what their dataplane reports into alerts ([`aggregate`]):
+//! repeats of one cause within a window become one record with a count, and
+//! each record is classed as first-seen, recurring or burst. The records are
+//! appended through Raft (see `stockade_policy::AlertLog`), and the elected
+//! leader forwards them: [`route`] decides which sink wants which alert,
+//! [`throttle`] keeps each sink under its rate limit by folding the excess
+//! into one digest message, and [`sink`] speaks the sinks' protocols —
+//! Slack incoming webhooks (Block Kit), SIEMs over syslog (RFC 5424 with a
+//! CEF message, octet-counted on TCP or TLS) and JSON webhooks (plain, Splunk
+//! HEC, Elasticsearch bulk). The crate depends only on the `policy` types;
+//! the leader-only forwarding loop lives in the node, which owns Raft.
+
+pub mod aggregate;
+pub mod route;
+pub mod sink;
+pub mod throttle;

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::access::AccessCommand;
+use crate::alert::NewAlert;
 use crate::error::ValidationError;
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
 use crate::state::{ClusterState, Settings};
@@ -108,6 +109,20 @@ pub enum Command {
     },
     /// Replace the cluster-wide settings.
     SetSettings(Settings),
+    /// Append alerts a node raised to the alert log.
+    RaiseAlerts {
+        /// The alerts, in the order they were raised.
+        alerts: Vec<NewAlert>,
+    },
+    /// Record that a sink has received every alert up to `through`.
+    AckDelivery {
+        /// The sink's name.
+        sink: String,
+        /// The last sequence number delivered (or skipped as not for it).
+        through: u64,
+        /// When (ms since the Unix epoch).
+        at_ms: u64,
+    },
     /// A change to tokens, the certificate authority or the voter target.
     Access(AccessCommand),
     /// Several commands that take effect together or not at all.
@@ -173,7 +188,18 @@ impl Command {
             return Ok(Applied::Batch(results));
         }
         validate::command(self, state)?;
+        if self.changes_policy() {
+            state.policy_revision += 1;
+        }
         Ok(self.apply_valid(state))
+    }
+
+    /// Whether the command changes anything but the alert log.
+    fn changes_policy(&self) -> bool {
+        !matches!(
+            self,
+            Command::RaiseAlerts { .. } | Command::AckDelivery { .. }
+        )
     }
 
     /// Applies a command that [`validate::command`] accepted.
@@ -258,11 +284,26 @@ impl Command {
                 Applied::Done
             }
             Command::UpsertSink(sink) => {
+                state.alerts.add_sink(&sink.name);
                 state.sinks.insert(sink.name.clone(), sink);
                 Applied::Done
             }
             Command::RemoveSink { name } => {
+                state.alerts.remove_sink(&name);
                 state.sinks.remove(&name);
+                Applied::Done
+            }
+            Command::RaiseAlerts { alerts } => {
+                let retention = state.settings.alert_retention as usize;
+                state.alerts.append(&alerts, retention);
+                Applied::Done
+            }
+            Command::AckDelivery {
+                sink,
+                through,
+                at_ms,
+            } => {
+                state.alerts.acknowledge(&sink, through, at_ms);
                 Applied::Done
             }
             Command::SetSettings(settings) => {

@@ -467,6 +467,8 @@ mod tests {
             min_severity: Severity::Warning,
             zones: vec!["prod".into()],
             apps: vec![],
+            classes: vec![],
+            max_per_minute: None,
         })
         .apply(&mut state)
         .expect("valid sink");

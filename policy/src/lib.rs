@@ -20,6 +20,7 @@
 //! and writes also implement `utoipa::ToSchema`, matching their JSON form.
 
 mod access;
+mod alert;
 mod command;
 pub mod compile;
 mod diff;
@@ -37,6 +38,10 @@ mod values;
 pub use access::{
     Access, AccessCommand, ApiToken, CertificateAuthority, JoinToken, Role, MAX_VOTERS,
 };
+pub use alert::{
+    Alert, AlertClass, AlertFlow, AlertId, AlertKind, AlertLog, AlertWorkload, Cursor, FlowEnd,
+    NewAlert, MAX_ALERTS_PER_COMMAND,
+};
 pub use command::{Applied, Command};
 pub use compile::{
     compile, explain, CompileError, DataplaneEntries, Decision, Direction, ExecKey, FlowQuery,
@@ -48,7 +53,8 @@ pub use error::{DocumentError, ValidationError};
 pub use ids::{IdentityId, NodeId, RuleId, RuleRef, ZoneId};
 pub use model::{
     Action, AlertSink, Endpoint, Fingerprint, Identity, IdentityName, IdentityRule, L4Protocol,
-    Mode, Node, Protocol, Rule, RuleSpec, Severity, SinkTarget, WorkloadSelector, Zone,
+    Mode, Node, Protocol, Rule, RuleSpec, Severity, SinkTarget, WebhookFormat, WorkloadSelector,
+    Zone,
 };
 pub use resolve::{Resolution, Subject, WorkloadFacts};
 pub use state::{ClusterState, Settings};

@@ -13,6 +13,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::alert::AlertClass;
+
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
 use crate::values::{EndpointKey, Peer, PortRange, Secret, Sha256};
 
@@ -315,21 +317,30 @@ pub enum SinkTarget {
         /// The webhook URL (a secret: it is the credential).
         webhook_url: Secret,
     },
-    /// A SIEM over syslog (RFC 5424) on TCP, optionally TLS.
+    /// A SIEM over syslog (RFC 5424) on TCP with octet-counting framing
+    /// (RFC 6587), optionally TLS (RFC 5425); the message is in CEF.
     Syslog {
         /// `host:port` of the collector.
         address: String,
         /// Use TLS (RFC 5425).
         #[serde(default)]
         tls: bool,
+        /// PEM certificate(s) of the CA that signed the collector's
+        /// certificate; the public web roots when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_pem: Option<String>,
     },
     /// A generic JSON webhook (Splunk HEC, Elastic, …).
     Webhook {
         /// The URL.
         url: String,
-        /// Bearer token, if the receiver needs one.
+        /// The token the receiver wants, if any; sent in the scheme the
+        /// format implies (`Bearer`, `Splunk`, `ApiKey`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<Secret>,
+        /// The body's shape.
+        #[serde(default)]
+        format: WebhookFormat,
     },
 }
 
@@ -354,6 +365,23 @@ impl SinkTarget {
     }
 }
 
+/// The body a JSON webhook receives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum WebhookFormat {
+    /// `{"alerts": [ … ]}`, token as `Authorization: Bearer`.
+    #[default]
+    Json,
+    /// Splunk HTTP Event Collector: one `{"time", "host", "sourcetype",
+    /// "event"}` object per alert, token as `Authorization: Splunk`.
+    SplunkHec,
+    /// Elasticsearch `_bulk`: NDJSON `create` actions with the alert id as
+    /// the document id (so repeats are dropped), token as
+    /// `Authorization: ApiKey`.
+    ElasticBulk,
+}
+
 /// A configured destination for alerts.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -371,4 +399,11 @@ pub struct AlertSink {
     /// Only alerts of these apps (`zone/app`); every app when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apps: Vec<String>,
+    /// Only alerts of these frequency classes; every class when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<AlertClass>,
+    /// At most this many messages a minute; what arrives faster is sent as
+    /// one digest message with a count. Unlimited when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_per_minute: Option<u32>,
 }

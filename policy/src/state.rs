@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::access::Access;
+use crate::alert::AlertLog;
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
 use crate::{
     AlertSink, Endpoint, EndpointKey, Fingerprint, Identity, IdentityName, IdentityRule, Mode,
@@ -24,12 +25,27 @@ pub struct Settings {
     /// identity rule names). `learn` keeps a new node usable until its
     /// workloads are described.
     pub unmanaged_mode: Mode,
+    /// How many alerts the cluster keeps, delivered or not. When more wait
+    /// for a sink than this, the oldest are folded into one
+    /// `backlog_overflow` alert.
+    #[serde(default = "Settings::default_alert_retention")]
+    pub alert_retention: u32,
+}
+
+impl Settings {
+    /// Alerts kept when the settings do not say.
+    pub const DEFAULT_ALERT_RETENTION: u32 = 10_000;
+
+    fn default_alert_retention() -> u32 {
+        Self::DEFAULT_ALERT_RETENTION
+    }
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             unmanaged_mode: Mode::Learn,
+            alert_retention: Self::DEFAULT_ALERT_RETENTION,
         }
     }
 }
@@ -63,6 +79,13 @@ pub struct ClusterState {
     pub next_rule_id: u32,
     /// API tokens, join tokens, the CA and the voter target.
     pub access: Access,
+    /// Counts the commands that changed anything but alerts: what the
+    /// dataplane enforces can only have changed when this did.
+    #[serde(default)]
+    pub policy_revision: u64,
+    /// Alerts and their delivery to each sink.
+    #[serde(default)]
+    pub alerts: AlertLog,
 }
 
 impl Default for ClusterState {
@@ -88,6 +111,8 @@ impl ClusterState {
             nodes: BTreeMap::new(),
             sinks: BTreeMap::new(),
             access: Access::default(),
+            policy_revision: 0,
+            alerts: AlertLog::default(),
         }
     }
 

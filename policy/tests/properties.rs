@@ -153,13 +153,15 @@ fn command() -> impl Strategy<Value = Command> {
             target: if slack {
                 SinkTarget::Slack { webhook_url: Secret(format!("https://hooks.example/{zone}")) }
             } else {
-                SinkTarget::Syslog { address: "siem.example:6514".into(), tls: true }
+                SinkTarget::Syslog { address: "siem.example:6514".into(), tls: true, ca_pem: None }
             },
             min_severity: Severity::Warning,
             zones: vec![zone],
             apps: vec![],
+            classes: vec![],
+            max_per_minute: None,
         })),
-        1 => mode().prop_map(|unmanaged_mode| Command::SetSettings(Settings { unmanaged_mode })),
+        1 => mode().prop_map(|unmanaged_mode| Command::SetSettings(Settings { unmanaged_mode, ..Settings::default() })),
     ]
 }
 

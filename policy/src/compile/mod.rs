@@ -526,6 +526,7 @@ mod tests {
             &mut state,
             Command::SetSettings(crate::Settings {
                 unmanaged_mode: Mode::Enforce,
+                ..Default::default()
             }),
         );
         let local = LocalWorkloads {

@@ -9,12 +9,13 @@ use globset::Glob;
 use crate::command::Command;
 use crate::error::ValidationError;
 use crate::ids::{IdentityId, ZoneId};
-use crate::state::ClusterState;
+use crate::state::{ClusterState, Settings};
 use crate::{
     AlertSink, AppSelector, Endpoint, EndpointKey, Fingerprint, IdentityName, IdentityRule, Node,
     Peer, SinkTarget, WorkloadSelector,
 };
 
+mod alert;
 mod rule;
 
 type Result = std::result::Result<(), ValidationError>;
@@ -72,7 +73,9 @@ pub(crate) fn command(command: &Command, state: &ClusterState) -> Result {
             true => Ok(()),
             false => fail("name", format!("no alert sink is named `{name}`")),
         },
-        Command::SetSettings(_) => Ok(()),
+        Command::SetSettings(settings) => self::settings(settings),
+        Command::RaiseAlerts { alerts } => alert::alerts(alerts, state),
+        Command::AckDelivery { sink, through, .. } => alert::acknowledgement(sink, *through, state),
         Command::Access(access) => access.validate(state),
         Command::Batch { .. } => unreachable!("batches are validated by applying them to a copy"),
     }
@@ -396,9 +399,15 @@ fn sink(sink: &AlertSink, state: &ClusterState) -> Result {
         );
     }
     match &sink.target {
-        SinkTarget::Slack { webhook_url } if !webhook_url.0.starts_with("https://") => fail(
+        SinkTarget::Slack { webhook_url } if !is_http_url(&webhook_url.0) => fail(
             "target.webhook_url",
-            "a Slack webhook URL starts with https://",
+            "a Slack webhook URL starts with https:// (or http:// for a local relay)",
+        ),
+        SinkTarget::Syslog {
+            ca_pem: Some(pem), ..
+        } if !pem.contains("-----BEGIN CERTIFICATE-----") => fail(
+            "target.ca_pem",
+            "not a PEM certificate (no BEGIN CERTIFICATE line)",
         ),
         SinkTarget::Syslog { address, .. } => match address.rsplit_once(':') {
             Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
@@ -406,9 +415,7 @@ fn sink(sink: &AlertSink, state: &ClusterState) -> Result {
             }
             _ => fail("target.address", format!("`{address}` is not host:port")),
         },
-        SinkTarget::Webhook { url, .. }
-            if !(url.starts_with("https://") || url.starts_with("http://")) =>
-        {
+        SinkTarget::Webhook { url, .. } if !is_http_url(url) => {
             fail("target.url", format!("`{url}` is not an http(s) URL"))
         }
         _ => Ok(()),
@@ -424,8 +431,36 @@ fn sink(sink: &AlertSink, state: &ClusterState) -> Result {
             None => return fail(field, format!("`{app}` is not zone/app")),
         }
     }
+    if sink.max_per_minute == Some(0) {
+        return fail(
+            "max_per_minute",
+            "0 messages a minute would never deliver; leave it out for no limit",
+        );
+    }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests;
+
+fn is_http_url(url: &str) -> bool {
+    url.strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .is_some_and(|rest| !rest.is_empty())
+}
+
+fn settings(settings: &Settings) -> Result {
+    const RETENTION: std::ops::RangeInclusive<u32> = 10..=1_000_000;
+    if !RETENTION.contains(&settings.alert_retention) {
+        return fail(
+            "alert_retention",
+            format!(
+                "{} is outside {}..={}",
+                settings.alert_retention,
+                RETENTION.start(),
+                RETENTION.end()
+            ),
+        );
+    }
+    Ok(())
+}

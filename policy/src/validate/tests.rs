@@ -2,8 +2,9 @@
 
 use crate::fixtures::{allow, app, define, name, node, sample, zone};
 use crate::{
-    Action, AlertSink, ClusterState, Command, Endpoint, IdentityId, IdentityRule, Mode, NodeId,
-    Peer, Protocol, RuleSpec, Secret, Severity, SinkTarget, WorkloadSelector,
+    Action, AlertClass, AlertId, AlertKind, AlertSink, ClusterState, Command, Endpoint, IdentityId,
+    IdentityRule, Mode, NewAlert, NodeId, Peer, Protocol, RuleSpec, Secret, Severity, SinkTarget,
+    WorkloadSelector,
 };
 
 /// Applies `command` to the sample state, expects it refused, and checks
@@ -285,10 +286,12 @@ fn sinks_are_checked() {
         min_severity: Severity::Warning,
         zones: vec![],
         apps: vec![],
+        classes: vec![],
+        max_per_minute: None,
     };
     refused(
         Command::UpsertSink(sink(SinkTarget::Slack {
-            webhook_url: Secret("http://insecure".into()),
+            webhook_url: Secret("hooks.slack.test/T/B".into()),
         })),
         "target.webhook_url",
         "https://",
@@ -304,6 +307,7 @@ fn sinks_are_checked() {
         Command::UpsertSink(sink(SinkTarget::Syslog {
             address: "siem.local".into(),
             tls: true,
+            ca_pem: None,
         })),
         "target.address",
         "host:port",
@@ -311,6 +315,7 @@ fn sinks_are_checked() {
     let mut routed = sink(SinkTarget::Syslog {
         address: "siem.local:6514".into(),
         tls: true,
+        ca_pem: None,
     });
     routed.apps = vec!["prod/payroll".into()];
     refused(
@@ -346,4 +351,55 @@ fn valid_commands_leave_a_consistent_state() {
     .expect("valid batch");
     assert_eq!(state.rules.len(), 1);
     assert_eq!(state.next_rule_id, crate::RuleId::FIRST_ALLOCATED + 1);
+}
+
+#[test]
+fn alerts_from_nodes_are_checked() {
+    let mut state = sample();
+    let alert = |id: &str| NewAlert {
+        id: AlertId(id.into()),
+        kind: AlertKind::PolicyViolation,
+        severity: Severity::Warning,
+        class: AlertClass::FirstSeen,
+        node: *state.nodes.keys().next().expect("the sample has nodes"),
+        subject_node: None,
+        sink: None,
+        workload: None,
+        flow: None,
+        count: 1,
+        first_seen_ms: 10,
+        last_seen_ms: 10,
+        summary: "blocked".into(),
+    };
+    let raise = |alerts| Command::RaiseAlerts { alerts };
+    refused(raise(vec![]), "alerts", "no alert");
+    refused(raise(vec![alert("")]), "alerts[0].id", "printable");
+    let mut zero = alert("a");
+    zero.count = 0;
+    refused(
+        raise(vec![alert("ok"), zero]),
+        "alerts[1].count",
+        "at least one",
+    );
+    let mut stranger = alert("a");
+    stranger.node = NodeId(999);
+    refused(raise(vec![stranger]), "alerts[0].node", "no node 999");
+    let mut backwards = alert("a");
+    backwards.first_seen_ms = 11;
+    refused(raise(vec![backwards]), "alerts[0].first_seen_ms", "after");
+    refused(
+        Command::AckDelivery {
+            sink: "nobody".into(),
+            through: 0,
+            at_ms: 0,
+        },
+        "sink",
+        "no alert sink",
+    );
+    Command::RaiseAlerts {
+        alerts: vec![alert("a")],
+    }
+    .apply(&mut state)
+    .expect("a valid alert is appended");
+    assert_eq!(state.alerts.last_seq(), 1);
 }

@@ -359,6 +359,8 @@ fn samples() -> Vec<(&'static str, Value)> {
         min_severity: Severity::Warning,
         zones: vec!["prod".into()],
         apps: vec!["prod/billing".into()],
+        classes: vec![],
+        max_per_minute: None,
     };
     fn value<T: serde::Serialize>(v: &T) -> Value {
         serde_json::to_value(v).expect("a sample serializes")
@@ -425,6 +427,7 @@ fn samples() -> Vec<(&'static str, Value)> {
             value(&sink(SinkTarget::Syslog {
                 address: "siem:6514".into(),
                 tls: true,
+                ca_pem: None,
             })),
         ),
         (
@@ -432,6 +435,7 @@ fn samples() -> Vec<(&'static str, Value)> {
             value(&sink(SinkTarget::Webhook {
                 url: "https://hec.example/services/collector".into(),
                 token: Some(Secret("t".into())),
+                format: Default::default(),
             })),
         ),
         (
