@@ -6,9 +6,11 @@
 //! duplication and reordering of node-to-node datagrams — records the history
 //! of operations and checks it for lost acknowledged writes and stale reads.
 //!
-//! Today it provides the test hosts ([`netlab::Lab`]) and the running of
-//! `stockade` processes on them ([`nodes`]); fault injection and history
+//! Today it provides the test hosts ([`netlab::Lab`]), the running of
+//! `stockade` processes on them ([`nodes`]) and a recording HTTP server that
+//! stands in for alert sinks ([`receiver`]); fault injection and history
 //! checking arrive with the chaos issue.
 
 pub mod netlab;
 pub mod nodes;
+pub mod receiver;

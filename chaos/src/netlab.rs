@@ -174,6 +174,25 @@ impl Lab {
         command
     }
 
+    /// A TCP listener inside host `host`'s network namespace, on its address
+    /// and `port` (0 for any free port), for servers the test runs in its
+    /// own process (a socket stays in the namespace it was made in).
+    pub fn listen_tcp(&self, host: usize, port: u16) -> std::io::Result<std::net::TcpListener> {
+        let netns = std::fs::File::open(format!("/run/netns/{}", self.netns(host)))?;
+        let address = std::net::SocketAddr::from((self.address(host), port));
+        // setns changes only the calling thread: do it on a thread of its own.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET)
+                        .map_err(std::io::Error::from)?;
+                    std::net::TcpListener::bind(address)
+                })
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the namespace thread panicked")))
+        })
+    }
+
     /// Unplugs host `host` from the bridge (a cut link), or plugs it back.
     pub fn set_link(&self, host: usize, up: bool) -> Result<(), LabError> {
         let port = format!("h{host}");

@@ -11,6 +11,7 @@ use stockade_raft::openraft::ChangeMembers;
 use stockade_raft::{NodeAddr, RaftRpcServer, RaftStatus, StockadeRaft};
 use stockade_transport::{Bytes, ClusterCa, RemoteError, RpcHandler, StreamBody};
 
+use crate::alerts::Telemetry;
 use crate::clock;
 use crate::dataplane::DataplaneStatus;
 use crate::tokens::secret_digest;
@@ -91,6 +92,7 @@ pub struct ControlPlane {
     raft: StockadeRaft,
     ca_fingerprint: String,
     dataplane: Mutex<Option<DataplaneStatus>>,
+    alerting: Telemetry,
 }
 
 impl ControlPlane {
@@ -101,6 +103,7 @@ impl ControlPlane {
             raft,
             ca_fingerprint,
             dataplane: Mutex::new(None),
+            alerting: Telemetry::default(),
         }
     }
 
@@ -164,6 +167,11 @@ impl ControlPlane {
             .dataplane
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(status);
+    }
+
+    /// This node's alert delivery counters.
+    pub fn alerting(&self) -> &Telemetry {
+        &self.alerting
     }
 
     /// Fingerprint of the cluster CA, pinned in join tokens.

@@ -6,6 +6,7 @@
 //! the policy tools (check, diff, decide), the demo and uninstall.
 
 mod admin_client;
+mod alerts;
 mod api;
 mod cli;
 mod clock;

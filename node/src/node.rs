@@ -261,12 +261,14 @@ pub async fn join(
 pub async fn run(config: &NodeConfig) -> Result<()> {
     let running = run_control_plane(config).await?;
     tokio::spawn(Arc::clone(&running.control).reconcile_voters());
+    let raiser = crate::alerts::start(Arc::clone(&running.control));
     // Before the API socket is bound, so the kernel knows who owns it.
     if let Some(dataplane) = &config.dataplane {
         crate::dataplane::reconcile::start(
             Arc::clone(&running.control),
             dataplane,
             config.advertise,
+            raiser,
         )?;
     }
     let listener = tokio::net::TcpListener::bind(config.api_listen)

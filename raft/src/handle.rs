@@ -81,6 +81,13 @@ impl StateHandle {
         f(&self.shared.read().state)
     }
 
+    /// Runs `f` on the current state and the log id it reflects, under one
+    /// read lock (keep it short).
+    pub fn read_applied<R>(&self, f: impl FnOnce(Option<LogId>, &ClusterState) -> R) -> R {
+        let machine = self.shared.read();
+        f(machine.last_applied, &machine.state)
+    }
+
     /// A copy of the current state.
     pub fn state(&self) -> ClusterState {
         self.shared.read().state.clone()

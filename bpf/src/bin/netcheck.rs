@@ -9,6 +9,7 @@
 //! stockade-netcheck udp-connect 10.0.0.2:53      # connect(2) a UDP socket
 //! stockade-netcheck udp-sendto 10.0.0.2:53       # sendto(2), unconnected
 //! stockade-netcheck tcp 10.0.0.2:80 --count 5000 # rate of connect+close
+//! stockade-netcheck tcp 10.0.0.2:80 --count 500 --keep-going  # count refusals
 //! stockade-netcheck serve 10.0.0.2:80            # accept and close, forever
 //! ```
 
@@ -29,7 +30,9 @@ static MARKER: [u8; 32] = *b"stockade-netcheck-marker-0123456";
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (Some(mode), Some(target)) = (args.first(), args.get(1)) else {
-        eprintln!("usage: stockade-netcheck tcp|udp-connect|udp-sendto ADDR:PORT [--count N]");
+        eprintln!(
+            "usage: stockade-netcheck tcp|udp-connect|udp-sendto ADDR:PORT [--count N [--keep-going]]"
+        );
         eprintln!("       stockade-netcheck serve ADDR:PORT");
         return ExitCode::from(2);
     };
@@ -55,14 +58,22 @@ fn main() -> ExitCode {
         },
         None => 1,
     };
+    // A burst of refused flows (alerting tests) must not stop at the first.
+    let keep_going = args.iter().any(|a| a == "--keep-going");
     let start = Instant::now();
+    let mut refused = 0u64;
     for _ in 0..count {
         if let Err(e) = open(mode, target) {
-            eprintln!("error: {mode} {target}: {e}");
-            return ExitCode::from(1);
+            if !keep_going {
+                eprintln!("error: {mode} {target}: {e}");
+                return ExitCode::from(1);
+            }
+            refused += 1;
         }
     }
-    if count > 1 {
+    if keep_going {
+        println!("{count} flows, {refused} refused");
+    } else if count > 1 {
         let secs = start.elapsed().as_secs_f64();
         println!("{count} flows in {secs:.3} s: {:.0}/s", count as f64 / secs);
     } else {

@@ -10,6 +10,7 @@
 //! routes the router serves and the operations of its OpenAPI document
 //! (`GET /v1/openapi.json`) come from the same place.
 
+mod alerts;
 mod auth;
 mod error;
 mod members;
@@ -50,6 +51,7 @@ pub struct ReadParams {
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(policy::routes())
+        .merge(alerts::routes())
         .merge(members::routes())
         .merge(openapi::routes())
 }

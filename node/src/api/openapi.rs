@@ -77,6 +77,7 @@ pub mod doc {
         (name = "fingerprints", description = "Binaries registered for an identity"),
         (name = "rules", description = "Rules between applications, or toward CIDRs"),
         (name = "sinks", description = "Where alerts are delivered"),
+        (name = "alerts", description = "Alerts and their delivery to each sink"),
         (name = "policy", description = "The whole policy as a TOML document"),
         (name = "cluster", description = "Status and membership"),
         (name = "tokens", description = "API tokens and join tokens"),

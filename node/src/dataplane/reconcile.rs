@@ -6,7 +6,7 @@
 //! encodes and writes only the difference; then records the index the
 //! dataplane has reached for `GET /v1/status`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,12 +14,11 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 use stockade_bpf::{
-    cgroup2_root, common::events::EVENT_EXEC, common::events::FLAG_DENIED,
-    common::events::FLAG_UNKNOWN_BINARY, process_exists, Dataplane, DataplaneSettings, Event,
-    EventReader,
+    cgroup2_root, common::events::EVENT_EXEC, common::events::FLAG_UNKNOWN_BINARY, process_exists,
+    Dataplane, DataplaneSettings, Event, EventReader,
 };
 use stockade_policy::{
-    compile, ClusterState, Command, DataplaneEntries, Endpoint, NodeId, WorkloadKey,
+    compile, ClusterState, Command, DataplaneEntries, Endpoint, NodeId, Subject, WorkloadKey,
 };
 use tokio::io::{unix::AsyncFd, Interest};
 use tokio::time::Instant;
@@ -27,6 +26,7 @@ use utoipa::ToSchema;
 
 use super::encode::encode;
 use super::local::{LocalScan, LocalScanner};
+use crate::alerts::{observe, Raiser};
 use crate::cluster::ControlPlane;
 use crate::config::DataplaneConfig;
 
@@ -63,6 +63,7 @@ pub fn start(
     control: Arc<ControlPlane>,
     config: &DataplaneConfig,
     advertise: SocketAddr,
+    raiser: Raiser,
 ) -> Result<()> {
     let cgroup_root = cgroup2_root().context("finding the cgroup v2 hierarchy")?;
     let cgroup = config.cgroup.clone().unwrap_or_else(|| cgroup_root.clone());
@@ -100,6 +101,10 @@ pub fn start(
         scan: LocalScan::default(),
         status,
         publishing: None,
+        raiser,
+        unknown_execs: Vec::new(),
+        compiled_revision: None,
+        subjects: BTreeMap::new(),
     };
     tokio::spawn(reconciler.run(events));
     Ok(())
@@ -115,6 +120,15 @@ struct Reconciler {
     status: DataplaneStatus,
     /// The endpoint publication in flight, if any.
     publishing: Option<tokio::task::JoinHandle<()>>,
+    /// Where alerts go.
+    raiser: Raiser,
+    /// Execs the kernel could not identify (pid, path), judged after the
+    /// next rescan: the binary may have been registered meanwhile.
+    unknown_execs: Vec<(u32, String)>,
+    /// The policy revision the maps hold, when they hold the scan's too.
+    compiled_revision: Option<u64>,
+    /// The subject of each local workload, as last compiled.
+    subjects: BTreeMap<WorkloadKey, Subject>,
 }
 
 impl Reconciler {
@@ -136,7 +150,7 @@ impl Reconciler {
                 _ = timer.tick() => true,
                 readable = events.readable_mut() => match readable {
                     Ok(mut guard) => {
-                        let execs = drain(guard.get_inner_mut());
+                        let execs = self.drain(guard.get_inner_mut());
                         guard.clear_ready();
                         execs > 0
                     }
@@ -146,6 +160,20 @@ impl Reconciler {
                     }
                 },
             };
+            let (index, revision) = self
+                .control
+                .raft()
+                .state()
+                .read_applied(|applied, s| (applied.map_or(0, |l| l.index), s.policy_revision));
+            // Alerts and delivery cursors change the state without changing
+            // what the kernel enforces: the maps are current for this index.
+            if !rescan && self.compiled_revision == Some(revision) {
+                if self.status.index != index {
+                    self.status.index = index;
+                    self.control.set_dataplane_status(self.status.clone());
+                }
+                continue;
+            }
             tokio::time::sleep_until(next_allowed).await;
             let started = Instant::now();
             // Compiling a large policy takes a while (about 0.3 s for 100 000
@@ -156,6 +184,7 @@ impl Reconciler {
                 }
                 self.reconcile();
             });
+            self.judge_unknown_execs();
             next_allowed = Instant::now() + started.elapsed();
         }
     }
@@ -168,17 +197,18 @@ impl Reconciler {
     }
 
     fn reconcile(&mut self) {
-        let index = self
-            .control
-            .raft()
-            .state()
-            .last_applied()
-            .map_or(0, |l| l.index);
-        let compiled = self.control.with_state(|state| {
-            compile(state, self.node, &self.scan.workloads)
-                .map(|entries| (encode(&entries), self.endpoint_changes(state, &entries)))
+        let compiled = self.control.raft().state().read_applied(|applied, state| {
+            compile(state, self.node, &self.scan.workloads).map(|entries| {
+                (
+                    applied.map_or(0, |l| l.index),
+                    encode(&entries),
+                    self.endpoint_changes(state, &entries),
+                    state.policy_revision,
+                    entries.workloads,
+                )
+            })
         });
-        let (maps, changes) = match compiled {
+        let (index, maps, changes, revision, workloads) = match compiled {
             Ok(compiled) => compiled,
             // Not yet in the state (a joining node): nothing to enforce yet.
             Err(e) => {
@@ -194,6 +224,8 @@ impl Reconciler {
                 self.status.index = index;
                 self.status.entries = maps.len();
                 self.status.error = None;
+                self.compiled_revision = Some(revision);
+                self.subjects = workloads;
             }
             Err(e) => {
                 tracing::error!(index, error = %e, "cannot write the dataplane maps");
@@ -281,38 +313,48 @@ impl Reconciler {
     }
 }
 
-/// Logs the events waiting in the ring buffer; returns how many were execs.
-fn drain(reader: &mut EventReader) -> usize {
-    let mut execs = 0;
-    reader.drain(|event: Event| {
-        if event.kind == EVENT_EXEC {
-            execs += 1;
-            if event.flags & FLAG_UNKNOWN_BINARY != 0 {
-                tracing::info!(
-                    pid = event.pid,
-                    path = %c_string(&event.path),
-                    zone = event.src.zone,
-                    "process runs a binary with no identity"
-                );
-            }
-        } else if event.flags & FLAG_DENIED != 0 {
-            tracing::info!(
-                pid = event.pid,
-                command = %c_string(&event.comm),
-                src = event.src.identity,
-                dst = event.dst.identity,
-                port = event.dst_port,
-                protocol = event.protocol,
-                rule = event.rule,
-                "flow denied"
-            );
-        }
-    });
-    execs
-}
+impl Reconciler {
+    /// Reads the events waiting in the ring buffer: flows that are alerts
+    /// go to the raiser at once, unknown execs wait for the rescan they
+    /// cause. Returns how many execs there were.
+    fn drain(&mut self, reader: &mut EventReader) -> usize {
+        let mut execs = 0;
+        let mut unknown = Vec::new();
+        let control = Arc::clone(&self.control);
+        let (raiser, local) = (&self.raiser, &self.scan.workloads);
+        control.with_state(|state| {
+            reader.drain(|event: Event| {
+                if event.kind == EVENT_EXEC {
+                    execs += 1;
+                    if event.flags & FLAG_UNKNOWN_BINARY != 0 {
+                        unknown.push((event.pid, observe::c_string(&event.path)));
+                    }
+                } else if let Some(observation) = observe::flow(&event, state, local) {
+                    tracing::debug!(summary = %observation.summary, "flow alert");
+                    raiser.observe(observation);
+                }
+            });
+        });
+        self.unknown_execs.extend(unknown);
+        execs
+    }
 
-/// The text before the first NUL of a kernel string buffer.
-fn c_string(bytes: &[u8]) -> String {
-    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
+    /// Raises the unknown execs that are still unknown after the rescan.
+    fn judge_unknown_execs(&mut self) {
+        if self.unknown_execs.is_empty() {
+            return;
+        }
+        let execs = std::mem::take(&mut self.unknown_execs);
+        self.control.with_state(|state| {
+            for (pid, path) in execs {
+                let subject = self.subjects.get(&WorkloadKey::Process(pid));
+                if let Some(observation) =
+                    observe::exec(pid, &path, subject, state, &self.scan.workloads)
+                {
+                    tracing::info!(pid, %path, kind = %observation.kind, "binary alert");
+                    self.raiser.observe(observation);
+                }
+            }
+        });
+    }
 }

@@ -41,6 +41,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/sinks"),
     ("put", "/v1/sinks/{name}"),
     ("delete", "/v1/sinks/{name}"),
+    ("get", "/v1/alerts"),
     ("get", "/v1/policy"),
     ("put", "/v1/policy"),
     ("get", "/v1/status"),

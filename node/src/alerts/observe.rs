@@ -1,0 +1,207 @@
+//! What the kernel reported, as alert observations: names instead of
+//! numbers, the executable behind a pid, and the verdict's meaning.
+
+use std::net::{IpAddr, Ipv6Addr};
+
+use stockade_alerting::aggregate::Observation;
+use stockade_bpf::common::events::{FLAG_ALERT, FLAG_DENIED};
+use stockade_bpf::common::maps::{DIRECTION_EGRESS, FAMILY_IPV4};
+use stockade_bpf::Event;
+use stockade_policy::{
+    AlertFlow, AlertKind, AlertWorkload, ClusterState, Direction, FlowEnd, IdentityId,
+    IdentityName, L4Protocol, LocalWorkloads, RuleRef, Severity, Subject, WorkloadKey, ZoneId,
+};
+
+use crate::clock::now_ms;
+
+/// The observation a flow event stands for: a denial is a policy
+/// violation, an allowed flow its zone only alerts on is a baseline
+/// deviation; other flow events (first-seen summaries) are not alerts.
+pub fn flow(event: &Event, state: &ClusterState, local: &LocalWorkloads) -> Option<Observation> {
+    let kind = if event.flags & FLAG_DENIED != 0 {
+        AlertKind::PolicyViolation
+    } else if event.flags & FLAG_ALERT != 0 {
+        AlertKind::BaselineDeviation
+    } else {
+        return None;
+    };
+    let protocol = match event.protocol {
+        6 => L4Protocol::Tcp,
+        17 => L4Protocol::Udp,
+        _ => return None,
+    };
+    let direction = match event.direction {
+        DIRECTION_EGRESS => Direction::Egress,
+        _ => Direction::Ingress,
+    };
+    let rule = RuleRef::from_raw(event.rule).unwrap_or(RuleRef::ZoneDefault);
+    let end = |subject: stockade_bpf::common::maps::Subject, addr: [u8; 16], port: u16| FlowEnd {
+        ip: address(event.family, addr),
+        port,
+        identity: identity_name(state, subject.identity),
+        zone: zone_name(state, subject.zone),
+    };
+    let src = end(event.src, event.src_addr, event.src_port);
+    let dst = end(event.dst, event.dst_addr, event.dst_port);
+    // The workload this node runs: the caller at egress, the receiver at
+    // ingress (where the hook runs outside the process, so no pid).
+    let (local_end, pid) = match direction {
+        Direction::Egress => (&src, (event.pid != 0).then_some(event.pid)),
+        Direction::Ingress => (&dst, None),
+    };
+    let mut workload = AlertWorkload {
+        identity: local_end.identity.clone(),
+        zone: local_end.zone.clone(),
+        pid,
+        ..AlertWorkload::default()
+    };
+    if let Some(pid) = pid {
+        fill_executable(&mut workload, local, pid);
+    }
+    if workload.executable.is_empty() && pid.is_some() {
+        workload.executable = c_string(&event.comm);
+    }
+    let verb = match kind {
+        AlertKind::PolicyViolation => "blocked",
+        _ => "allowed, outside the policy",
+    };
+    let summary = format!(
+        "{} {}:{} → {} {}:{} {} {verb} ({rule})",
+        name_or_unknown(&src.identity),
+        src.ip,
+        src.port,
+        name_or_unknown(&dst.identity),
+        dst.ip,
+        dst.port,
+        protocol_name(protocol),
+    );
+    Some(Observation {
+        kind,
+        severity: match kind {
+            AlertKind::PolicyViolation => Severity::Critical,
+            _ => Severity::Warning,
+        },
+        at_ms: now_ms(),
+        workload: Some(workload),
+        flow: Some(AlertFlow {
+            src,
+            dst,
+            protocol,
+            direction,
+            rule,
+        }),
+        summary,
+    })
+}
+
+/// The observation an exec of a binary the kernel did not know stands for,
+/// decided after the subtree was rescanned and the policy compiled: a
+/// process that has an identity by now (its binary was registered, or an
+/// identity rule names it) is no alert. A digest that differs from the one
+/// registered for the same path is a modified binary.
+pub fn exec(
+    pid: u32,
+    path: &str,
+    subject: Option<&Subject>,
+    state: &ClusterState,
+    local: &LocalWorkloads,
+) -> Option<Observation> {
+    if subject.is_some_and(|s| s.identity.is_allocatable()) {
+        return None;
+    }
+    let mut workload = AlertWorkload {
+        zone: subject
+            .and_then(|s| s.zone)
+            .and_then(|z| zone_name(state, z.0)),
+        pid: Some(pid),
+        executable: path.to_owned(),
+        ..AlertWorkload::default()
+    };
+    fill_executable(&mut workload, local, pid);
+    let registered = state
+        .fingerprints
+        .values()
+        .find(|f| !f.path.is_empty() && f.path == workload.executable);
+    let (kind, summary) = match (registered, workload.sha256) {
+        (Some(registered), Some(sha)) if registered.sha256 != sha => (
+            AlertKind::ModifiedBinary,
+            format!(
+                "{} runs with digest {sha}, not the {} registered for {}",
+                workload.executable, registered.sha256, registered.identity
+            ),
+        ),
+        _ => (
+            AlertKind::UnknownBinary,
+            format!(
+                "{} (pid {pid}) runs a binary with no identity",
+                workload.executable
+            ),
+        ),
+    };
+    Some(Observation {
+        kind,
+        severity: match kind {
+            AlertKind::ModifiedBinary => Severity::Critical,
+            _ => Severity::Warning,
+        },
+        at_ms: now_ms(),
+        workload: Some(workload),
+        flow: None,
+        summary,
+    })
+}
+
+/// Path and digest of a local process's executable, from the last scan.
+fn fill_executable(workload: &mut AlertWorkload, local: &LocalWorkloads, pid: u32) {
+    let facts = local
+        .workloads
+        .iter()
+        .find(|w| w.key == WorkloadKey::Process(pid))
+        .map(|w| &w.facts);
+    if let Some(facts) = facts {
+        if let Some(path) = &facts.exe_path {
+            workload.executable = path.clone();
+        }
+        workload.sha256 = facts.exe_sha256;
+    }
+}
+
+fn identity_name(state: &ClusterState, raw: u32) -> Option<IdentityName> {
+    let id = IdentityId(raw);
+    id.is_allocatable()
+        .then(|| state.identities.get(&id).map(|i| i.name.clone()))
+        .flatten()
+}
+
+fn zone_name(state: &ClusterState, raw: u32) -> Option<String> {
+    (raw != 0)
+        .then(|| state.zone_by_id(ZoneId(raw)).map(|z| z.name.clone()))
+        .flatten()
+}
+
+fn name_or_unknown(name: &Option<IdentityName>) -> String {
+    name.as_ref()
+        .map_or_else(|| "unknown".to_owned(), ToString::to_string)
+}
+
+fn protocol_name(protocol: L4Protocol) -> &'static str {
+    match protocol {
+        L4Protocol::Tcp => "tcp",
+        L4Protocol::Udp => "udp",
+    }
+}
+
+/// An event address: IPv4 ones are stored v4-mapped.
+fn address(family: u8, bytes: [u8; 16]) -> IpAddr {
+    let v6 = Ipv6Addr::from(bytes);
+    match (family, v6.to_ipv4_mapped()) {
+        (FAMILY_IPV4, Some(v4)) => IpAddr::V4(v4),
+        _ => IpAddr::V6(v6),
+    }
+}
+
+/// The text before the first NUL of a kernel string buffer.
+pub fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
