@@ -107,19 +107,27 @@ fn wait_delivered(nodes: &Nodes, host: usize) -> Value {
     .expect("the sinks catch up")
 }
 
-/// Runs the client `count` times against `target` from host `host`.
-fn violate(lab: &Lab, host: usize, target: &str, count: u32) {
+/// Runs the client `count` times against `target` from host `host`;
+/// returns how many times the firewall denied it.
+fn attempt(lab: &Lab, host: usize, target: &str, count: u32) -> (u32, String) {
     let out = lab
         .workload(host, "client", &netcheck().to_string_lossy())
         .args(["tcp", target, "--count", &count.to_string(), "--keep-going"])
         .output()
         .expect("run the client");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains(&format!("{count} refused")),
-        "every flow is refused: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let denied = text
+        .split(", ")
+        .find_map(|part| part.strip_suffix(" denied by the firewall\n"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (denied, text)
+}
+
+/// Like [`attempt`]; the firewall must deny every flow.
+fn violate(lab: &Lab, host: usize, target: &str, count: u32) {
+    let (denied, text) = attempt(lab, host, target, count);
+    assert_eq!(denied, count, "every flow is denied: {text}");
 }
 
 /// The requests a receiver accepted.
@@ -165,17 +173,27 @@ fn alerts_reach_every_sink_across_a_leader_kill_and_a_sink_outage() {
     // A burst of 500 denials of one cause arrives as a few aggregated alerts.
     let leader1 = leader(&nodes, &lab, 1).expect("a leader");
     let source = if leader1 == 2 { 3 } else { 2 };
-    let target = |port: u16| format!("{}:{port}", lab.address(1));
+    // Host 4 is the world to the client: prod denies it.
+    let target = |port: u16| format!("{}:{port}", lab.address(4));
+    wait_for("the client's host to enforce", SETTLE, || {
+        let (denied, text) = attempt(&lab, source, &target(8999), 1);
+        ((denied == 1).then_some(()), text)
+    })
+    .expect("prod enforces");
     violate(&lab, source, &target(9000), 500);
     wait_for("the burst to be raised", SETTLE, || {
         let burst: Vec<Value> = alerts(&nodes, 1)
             .into_iter()
             .filter(|a| a["kind"] == "policy_violation")
             .collect();
-        let total: u64 = burst.iter().filter_map(|a| a["count"].as_u64()).sum();
+        let total: u64 = burst
+            .iter()
+            .filter(|a| a["flow"]["dst"]["port"] == 9000)
+            .filter_map(|a| a["count"].as_u64())
+            .sum();
         (
             (total == 500).then_some(()),
-            format!("{total} of 500 in {burst:?}"),
+            format!("{total} of 500 in {burst:?}; log of host {source}:\n{}", nodes.log(source)),
         )
     })
     .expect("every denial is counted");

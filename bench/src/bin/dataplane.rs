@@ -9,6 +9,9 @@
 //!    its verdict in the kernel policy map of every node.
 //! 3. `memory`: on that cluster, each daemon's resident memory with 10 000
 //!    identities and 100 000 rules.
+//! 4. `alerts`: on a cluster of its own, the time from a denied `connect()`
+//!    to its alert at a webhook sink, in steady state and across a kill -9
+//!    of the leader.
 //!
 //! Namespaces, cgroups, pins, processes and netfilter rules are all removed
 //! at the end, on error and on Ctrl-C (by the guards' `Drop`).
@@ -32,7 +35,7 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use stockade_chaos::netlab::Lab;
 
-use crate::dataplane::{conns, latency, memory, report};
+use crate::dataplane::{alerts, conns, latency, memory, report};
 use crate::interrupt::{Interrupt, Interrupted};
 use crate::stockade::{tail, StockadeCluster, HOSTS};
 
@@ -45,6 +48,8 @@ enum Measurement {
     Latency,
     /// Daemon memory with many identities and rules.
     Memory,
+    /// Denied connect to its alert at a sink, steady and across a failover.
+    Alerts,
 }
 
 /// What Stockade's dataplane costs, and how fast and lean its control
@@ -84,6 +89,9 @@ struct Args {
     /// Concurrent API clients loading them.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
+    /// Denied connects whose alert latency is measured in steady state.
+    #[arg(long, default_value_t = 200)]
+    alert_samples: usize,
     /// Minutes the loading may take; what is not written by then is left
     /// out (the table says how much was loaded).
     #[arg(long, default_value_t = 30)]
@@ -145,7 +153,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     );
     let mut results = Results::default();
     let outcome = measure(args, wanted, &interrupt, &mut results);
-    let table = report::table(
+    let mut table = report::table(
         results
             .conns
             .as_deref()
@@ -153,6 +161,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
         results.latency.as_ref(),
         results.memory.as_ref(),
     );
+    if let Some(alerts) = &results.alerts {
+        table.push_str(&alerts.to_string());
+    }
     if !table.is_empty() {
         println!("{table}");
     }
@@ -165,6 +176,7 @@ struct Results {
     conns: Option<Vec<conns::Config>>,
     latency: Option<latency::Latency>,
     memory: Option<memory::Memory>,
+    alerts: Option<alerts::Alerts>,
 }
 
 fn measure(
@@ -184,7 +196,12 @@ fn measure(
         };
         results.conns = Some(conns::measure(&plan, &netcheck, interrupt).context("conns")?);
     }
-    if !wanted(Measurement::Latency) && !wanted(Measurement::Memory) {
+    let on_cluster = [
+        Measurement::Latency,
+        Measurement::Memory,
+        Measurement::Alerts,
+    ];
+    if !on_cluster.into_iter().any(&wanted) {
         return Ok(());
     }
     let binary = sibling(args.stockade.as_deref(), "stockade")?;
@@ -193,37 +210,56 @@ fn measure(
         .prefix("stockade-dataplane-bench-")
         .tempdir_in(&base)
         .with_context(|| format!("creating a work directory in {}", base.display()))?;
-    let lab = Lab::new(HOSTS.len()).context("building the lab")?;
-    eprintln!("cluster: forming 3 nodes with {}", binary.display());
-    let cluster = StockadeCluster::start(&lab, &binary, &[], workdir.path(), interrupt)?;
-    let with_logs = |e: anyhow::Error| {
-        if !e.chain().any(|c| c.is::<Interrupted>()) {
-            for h in HOSTS {
-                eprintln!(
-                    "--- node {h} log (end) ---\n{}",
-                    tail(&cluster.nodes().log(h))
-                );
-            }
+    if wanted(Measurement::Latency) || wanted(Measurement::Memory) {
+        let lab = Lab::new(HOSTS.len()).context("building the lab")?;
+        eprintln!("cluster: forming 3 nodes with {}", binary.display());
+        let cluster = StockadeCluster::start(&lab, &binary, &[], workdir.path(), interrupt)?;
+        if wanted(Measurement::Latency) {
+            let measured = latency::measure(&cluster, &lab, args.writes, interrupt)
+                .context("latency")
+                .map_err(|e| with_logs(&cluster, e))?;
+            results.latency = Some(measured);
         }
-        e
-    };
-    if wanted(Measurement::Latency) {
-        let measured = latency::measure(&cluster, &lab, args.writes, interrupt)
-            .context("latency")
-            .map_err(with_logs)?;
-        results.latency = Some(measured);
+        if wanted(Measurement::Memory) {
+            let plan = memory::Plan {
+                identities: args.identities,
+                rules: args.memory_rules,
+                concurrency: args.concurrency,
+                budget: Duration::from_secs(args.budget_minutes * 60),
+            };
+            let measured = memory::measure(&cluster, &lab, &plan, interrupt)
+                .context("memory")
+                .map_err(|e| with_logs(&cluster, e))?;
+            results.memory = Some(measured);
+        }
     }
-    if wanted(Measurement::Memory) {
-        let plan = memory::Plan {
-            identities: args.identities,
-            rules: args.memory_rules,
-            concurrency: args.concurrency,
-            budget: Duration::from_secs(args.budget_minutes * 60),
-        };
-        let measured = memory::measure(&cluster, &lab, &plan, interrupt)
-            .context("memory")
-            .map_err(with_logs)?;
-        results.memory = Some(measured);
+    if wanted(Measurement::Alerts) {
+        // A cluster of its own: the measurement kills its leader, and its
+        // figures must not depend on what the others loaded. Host 4 holds
+        // the sink.
+        let netcheck = sibling(args.netcheck.as_deref(), "stockade-netcheck")?;
+        let lab = Lab::new(HOSTS.len() + 1).context("building the lab")?;
+        eprintln!("alerts: forming 3 nodes with {}", binary.display());
+        let dir = workdir.path().join("alerts");
+        let cluster = StockadeCluster::start(&lab, &binary, &[], &dir, interrupt)?;
+        let measured = alerts::measure(&cluster, &lab, &netcheck, args.alert_samples, interrupt)
+            .context("alerts")
+            .map_err(|e| with_logs(&cluster, e))?;
+        results.alerts = Some(measured);
     }
     Ok(())
+}
+
+/// `e`, after printing the end of every node's log unless the run was
+/// interrupted.
+fn with_logs(cluster: &StockadeCluster, e: anyhow::Error) -> anyhow::Error {
+    if !e.chain().any(|c| c.is::<Interrupted>()) {
+        for h in HOSTS {
+            eprintln!(
+                "--- node {h} log (end) ---\n{}",
+                tail(&cluster.nodes().log(h))
+            );
+        }
+    }
+    e
 }

@@ -1,9 +1,10 @@
 //! The dataplane benchmark's parts: the veth hosts and the client
 //! ([`veth`]), Stockade's dataplane and its netfilter peers on them
-//! ([`firewall`], [`netfilter`]), the three measurements ([`conns`],
-//! [`latency`], [`memory`]), the nodes' API and maps as the bench sees them
-//! ([`api`], [`maps`]) and the table ([`report`]).
+//! ([`firewall`], [`netfilter`]), the four measurements ([`conns`],
+//! [`latency`], [`memory`], [`alerts`]), the nodes' API and maps as the
+//! bench sees them ([`api`], [`maps`]) and the table ([`report`]).
 
+pub mod alerts;
 pub mod api;
 pub mod conns;
 pub mod firewall;

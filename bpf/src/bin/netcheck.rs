@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     // A burst of refused flows (alerting tests) must not stop at the first.
     let keep_going = args.iter().any(|a| a == "--keep-going");
     let start = Instant::now();
-    let mut refused = 0u64;
+    let (mut refused, mut denied) = (0u64, 0u64);
     for _ in 0..count {
         if let Err(e) = open(mode, target) {
             if !keep_going {
@@ -69,10 +69,14 @@ fn main() -> ExitCode {
                 return ExitCode::from(1);
             }
             refused += 1;
+            // EPERM is the firewall's answer; ECONNREFUSED is the peer's.
+            if e.raw_os_error() == Some(1) {
+                denied += 1;
+            }
         }
     }
     if keep_going {
-        println!("{count} flows, {refused} refused");
+        println!("{count} flows, {refused} refused, {denied} denied by the firewall");
     } else if count > 1 {
         let secs = start.elapsed().as_secs_f64();
         println!("{count} flows in {secs:.3} s: {:.0}/s", count as f64 / secs);

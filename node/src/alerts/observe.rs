@@ -1,7 +1,7 @@
 //! What the kernel reported, as alert observations: names instead of
 //! numbers, the executable behind a pid, and the verdict's meaning.
 
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use stockade_alerting::aggregate::Observation;
 use stockade_bpf::common::events::{FLAG_ALERT, FLAG_DENIED};
@@ -9,7 +9,8 @@ use stockade_bpf::common::maps::{DIRECTION_EGRESS, FAMILY_IPV4};
 use stockade_bpf::Event;
 use stockade_policy::{
     AlertFlow, AlertKind, AlertWorkload, ClusterState, Direction, FlowEnd, IdentityId,
-    IdentityName, L4Protocol, LocalWorkloads, RuleRef, Severity, Subject, WorkloadKey, ZoneId,
+    IdentityName, L4Protocol, LocalWorkloads, RuleRef, Severity, Sha256, Subject, WorkloadKey,
+    ZoneId,
 };
 
 use crate::clock::now_ms;
@@ -58,21 +59,22 @@ pub fn flow(event: &Event, state: &ClusterState, local: &LocalWorkloads) -> Opti
     if let Some(pid) = pid {
         fill_executable(&mut workload, local, pid);
     }
-    if workload.executable.is_empty() && pid.is_some() {
-        workload.executable = c_string(&event.comm);
+    if let (true, Some(pid)) = (workload.executable.is_empty(), pid) {
+        // A process newer than the last scan is usually still running.
+        workload.executable = std::fs::read_link(format!("/proc/{pid}/exe"))
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| c_string(&event.comm));
     }
     let verb = match kind {
         AlertKind::PolicyViolation => "blocked",
         _ => "allowed, outside the policy",
     };
     let summary = format!(
-        "{} {}:{} → {} {}:{} {} {verb} ({rule})",
-        name_or_unknown(&src.identity),
-        src.ip,
-        src.port,
-        name_or_unknown(&dst.identity),
-        dst.ip,
-        dst.port,
+        "{} {} → {} {} {} {verb} ({rule})",
+        label(state, event.src.identity),
+        SocketAddr::new(src.ip, src.port),
+        label(state, event.dst.identity),
+        SocketAddr::new(dst.ip, dst.port),
         protocol_name(protocol),
     );
     Some(Observation {
@@ -97,11 +99,14 @@ pub fn flow(event: &Event, state: &ClusterState, local: &LocalWorkloads) -> Opti
 /// The observation an exec of a binary the kernel did not know stands for,
 /// decided after the subtree was rescanned and the policy compiled: a
 /// process that has an identity by now (its binary was registered, or an
-/// identity rule names it) is no alert. A digest that differs from the one
-/// registered for the same path is a modified binary.
+/// identity rule names it) is no alert, nor is a registered binary whose
+/// process ended before the scan (`sha256`: its file's digest then). A
+/// digest that differs from the one registered for the same path is a
+/// modified binary.
 pub fn exec(
     pid: u32,
     path: &str,
+    sha256: Option<Sha256>,
     subject: Option<&Subject>,
     state: &ClusterState,
     local: &LocalWorkloads,
@@ -115,9 +120,16 @@ pub fn exec(
             .and_then(|z| zone_name(state, z.0)),
         pid: Some(pid),
         executable: path.to_owned(),
+        sha256,
         ..AlertWorkload::default()
     };
     fill_executable(&mut workload, local, pid);
+    if workload
+        .sha256
+        .is_some_and(|sha| state.fingerprints.contains_key(&sha))
+    {
+        return None;
+    }
     let registered = state
         .fingerprints
         .values()
@@ -162,7 +174,7 @@ fn fill_executable(workload: &mut AlertWorkload, local: &LocalWorkloads, pid: u3
         if let Some(path) = &facts.exe_path {
             workload.executable = path.clone();
         }
-        workload.sha256 = facts.exe_sha256;
+        workload.sha256 = facts.exe_sha256.or(workload.sha256);
     }
 }
 
@@ -179,9 +191,15 @@ fn zone_name(state: &ClusterState, raw: u32) -> Option<String> {
         .flatten()
 }
 
-fn name_or_unknown(name: &Option<IdentityName>) -> String {
-    name.as_ref()
-        .map_or_else(|| "unknown".to_owned(), ToString::to_string)
+/// A subject's identity for people: its name, or what the reserved number
+/// stands for.
+fn label(state: &ClusterState, raw: u32) -> String {
+    match IdentityId(raw) {
+        IdentityId::WORLD => "world".into(),
+        IdentityId::CLUSTER => "cluster".into(),
+        IdentityId::NODE => "node".into(),
+        _ => identity_name(state, raw).map_or_else(|| "unknown".into(), |n| n.to_string()),
+    }
 }
 
 fn protocol_name(protocol: L4Protocol) -> &'static str {
@@ -191,11 +209,13 @@ fn protocol_name(protocol: L4Protocol) -> &'static str {
     }
 }
 
-/// An event address: IPv4 ones are stored v4-mapped.
+/// An event address: IPv4 ones are stored v4-mapped, and an unbound
+/// source is all zeros.
 fn address(family: u8, bytes: [u8; 16]) -> IpAddr {
     let v6 = Ipv6Addr::from(bytes);
     match (family, v6.to_ipv4_mapped()) {
         (FAMILY_IPV4, Some(v4)) => IpAddr::V4(v4),
+        (FAMILY_IPV4, None) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         _ => IpAddr::V6(v6),
     }
 }

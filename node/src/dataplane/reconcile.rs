@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,8 @@ use stockade_bpf::{
     Dataplane, DataplaneSettings, Event, EventReader,
 };
 use stockade_policy::{
-    compile, ClusterState, Command, DataplaneEntries, Endpoint, NodeId, Subject, WorkloadKey,
+    compile, ClusterState, Command, DataplaneEntries, Endpoint, IdentityId, NodeId, Subject,
+    WorkloadKey, ZoneId,
 };
 use tokio::io::{unix::AsyncFd, Interest};
 use tokio::time::Instant;
@@ -29,9 +31,18 @@ use super::local::{LocalScan, LocalScanner};
 use crate::alerts::{observe, Raiser};
 use crate::cluster::ControlPlane;
 use crate::config::DataplaneConfig;
+use crate::inventory::ExecutableHasher;
 
 /// How often the subtree is rescanned when nothing else prompts it.
 const RESCAN_EVERY: Duration = Duration::from_secs(2);
+
+/// An exec of a binary the kernel did not know, in a cgroup that gives no
+/// identity either.
+struct UnknownExec {
+    pid: u32,
+    path: String,
+    zone: Option<ZoneId>,
+}
 
 /// The dataplane part of `GET /v1/status`.
 #[derive(Clone, Debug, Default, Serialize, ToSchema)]
@@ -103,6 +114,7 @@ pub fn start(
         publishing: None,
         raiser,
         unknown_execs: Vec::new(),
+        hasher: ExecutableHasher::new(),
         compiled_revision: None,
         subjects: BTreeMap::new(),
     };
@@ -122,9 +134,11 @@ struct Reconciler {
     publishing: Option<tokio::task::JoinHandle<()>>,
     /// Where alerts go.
     raiser: Raiser,
-    /// Execs the kernel could not identify (pid, path), judged after the
-    /// next rescan: the binary may have been registered meanwhile.
-    unknown_execs: Vec<(u32, String)>,
+    /// Execs the kernel could not identify, judged after the next rescan:
+    /// the binary may have been registered meanwhile.
+    unknown_execs: Vec<UnknownExec>,
+    /// Digests of the binaries of unknown execs whose process has ended.
+    hasher: ExecutableHasher,
     /// The policy revision the maps hold, when they hold the scan's too.
     compiled_revision: Option<u64>,
     /// The subject of each local workload, as last compiled.
@@ -326,8 +340,16 @@ impl Reconciler {
             reader.drain(|event: Event| {
                 if event.kind == EVENT_EXEC {
                     execs += 1;
-                    if event.flags & FLAG_UNKNOWN_BINARY != 0 {
-                        unknown.push((event.pid, observe::c_string(&event.path)));
+                    // The kernel gives an unknown binary its cgroup's
+                    // identity, if any: then only the binary is unknown.
+                    if event.flags & FLAG_UNKNOWN_BINARY != 0
+                        && !IdentityId(event.src.identity).is_allocatable()
+                    {
+                        unknown.push(UnknownExec {
+                            pid: event.pid,
+                            path: observe::c_string(&event.path),
+                            zone: (event.src.zone != 0).then_some(ZoneId(event.src.zone)),
+                        });
                     }
                 } else if let Some(observation) = observe::flow(&event, state, local) {
                     tracing::debug!(summary = %observation.summary, "flow alert");
@@ -345,13 +367,24 @@ impl Reconciler {
             return;
         }
         let execs = std::mem::take(&mut self.unknown_execs);
-        self.control.with_state(|state| {
-            for (pid, path) in execs {
-                let subject = self.subjects.get(&WorkloadKey::Process(pid));
+        let control = Arc::clone(&self.control);
+        control.with_state(|state| {
+            for exec in execs {
+                let key = WorkloadKey::Process(exec.pid);
+                let subject = self.subjects.get(&key).copied().unwrap_or(Subject {
+                    identity: IdentityId::UNKNOWN,
+                    zone: exec.zone,
+                });
+                // A process that ended before the scan: hash its file.
+                let sha256 = match self.subjects.contains_key(&key) {
+                    true => None,
+                    false => self.hasher.hash(Path::new(&exec.path)).ok().map(|(_, sha)| sha),
+                };
+                let local = &self.scan.workloads;
                 if let Some(observation) =
-                    observe::exec(pid, &path, subject, state, &self.scan.workloads)
+                    observe::exec(exec.pid, &exec.path, sha256, Some(&subject), state, local)
                 {
-                    tracing::info!(pid, %path, kind = %observation.kind, "binary alert");
+                    tracing::info!(pid = exec.pid, path = %exec.path, kind = %observation.kind, "binary alert");
                     self.raiser.observe(observation);
                 }
             }
