@@ -7,204 +7,51 @@
 
 mod common;
 
-use std::fs;
-use std::net::{SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::IpAddr;
+use std::time::Duration;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
 use stockade_alerting::sink::{Sink, SinkError};
+use stockade_chaos::rsyslog::{Collector, Placement, TestCa};
 use stockade_policy::{Alert, SinkTarget};
-use tempfile::TempDir;
 
 use common::{closed_port, ctx, node_down, sink, three};
 
-const RSYSLOGD: &str = "/usr/sbin/rsyslogd";
-
-/// How long rsyslogd may take to start, and to write what it received.
+/// How long rsyslogd may take to write what it received.
 const PATIENCE: Duration = Duration::from_secs(10);
 
-/// A CA made for one test, as PEM.
-struct Ca {
-    issuer: CertifiedIssuer<'static, KeyPair>,
+/// A collector on two free loopback ports.
+fn start() -> Collector {
+    Collector::start(Placement {
+        ip: IpAddr::from([127, 0, 0, 1]),
+        plain: closed_port(),
+        tls: closed_port(),
+        netns: None,
+    })
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
-impl Ca {
-    fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = KeyPair::generate().expect("CA key");
-        Ca {
-            issuer: CertifiedIssuer::self_signed(params, key).expect("self-signed CA"),
-        }
-    }
-
-    fn pem(&self) -> String {
-        self.issuer.pem()
-    }
-
-    /// A server certificate for IP 127.0.0.1 and its key, as PEM.
-    fn server_cert(&self) -> (String, String) {
-        let mut params =
-            CertificateParams::new(vec!["127.0.0.1".to_owned()]).expect("server parameters");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "127.0.0.1");
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let key = KeyPair::generate().expect("server key");
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .expect("signed server certificate");
-        (cert.pem(), key.serialize_pem())
-    }
+/// A syslog sink to the collector's TLS or plain input.
+fn syslog_sink(collector: &Collector, tls: bool, ca_pem: Option<String>) -> Sink {
+    let address = match tls {
+        true => collector.tls_addr(),
+        false => collector.plain_addr(),
+    };
+    Sink::new(&sink(
+        if tls { "siem-tls" } else { "siem-tcp" },
+        SinkTarget::Syslog {
+            address: address.to_string(),
+            tls,
+            ca_pem,
+        },
+    ))
+    .expect("valid syslog sink")
 }
 
-/// A running rsyslogd; killed and reaped when dropped, test failure or not.
-struct Daemon {
-    child: Child,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A collector: its directory, ports, CA, and the daemon while it runs.
-struct Collector {
-    dir: TempDir,
-    plain: u16,
-    tls: u16,
-    ca: Ca,
-    daemon: Option<Daemon>,
-}
-
-impl Collector {
-    /// Writes certificates and configuration, then starts rsyslogd.
-    fn start() -> Collector {
-        assert!(
-            Path::new(RSYSLOGD).exists(),
-            "{RSYSLOGD} is missing: apt-get install rsyslog rsyslog-gnutls"
-        );
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let ca = Ca::new("stockade test collector CA");
-        let (cert, key) = ca.server_cert();
-        fs::write(dir.path().join("ca.pem"), ca.pem()).expect("write CA");
-        fs::write(dir.path().join("cert.pem"), cert).expect("write certificate");
-        fs::write(dir.path().join("key.pem"), key).expect("write key");
-        fs::create_dir(dir.path().join("work")).expect("work directory");
-        let mut collector = Collector {
-            plain: closed_port(),
-            tls: closed_port(),
-            dir,
-            ca,
-            daemon: None,
-        };
-        fs::write(collector.path("rsyslog.conf"), collector.config()).expect("write config");
-        collector.run();
-        collector
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn config(&self) -> String {
-        let d = self.dir.path().display();
-        format!(
-            r#"global(
-    workDirectory="{d}/work"
-    defaultNetstreamDriverCAFile="{d}/ca.pem"
-    defaultNetstreamDriverCertFile="{d}/cert.pem"
-    defaultNetstreamDriverKeyFile="{d}/key.pem"
-)
-module(load="imtcp")
-input(type="imtcp" address="127.0.0.1" port="{plain}")
-input(type="imtcp" address="127.0.0.1" port="{tls}"
-      streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
-action(type="omfile" file="{d}/received.log" template="RSYSLOG_SyslogProtocol23Format")
-"#,
-            plain = self.plain,
-            tls = self.tls,
-        )
-    }
-
-    /// Starts rsyslogd in the foreground and waits until both ports accept.
-    fn run(&mut self) {
-        let log = fs::File::create(self.path("rsyslogd.out")).expect("daemon log");
-        let child = Command::new(RSYSLOGD)
-            .arg("-n")
-            .arg("-f")
-            .arg(self.path("rsyslog.conf"))
-            .arg("-i")
-            .arg(self.path("rsyslogd.pid"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("daemon log"))
-            .stderr(log)
-            .spawn()
-            .expect("start rsyslogd");
-        let mut daemon = Daemon { child };
-        let deadline = Instant::now() + PATIENCE;
-        for port in [self.plain, self.tls] {
-            let addr = SocketAddr::from(([127, 0, 0, 1], port));
-            while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-                let exited = daemon.child.try_wait().expect("daemon status");
-                if exited.is_some() || Instant::now() > deadline {
-                    panic!("rsyslogd did not listen on {port}:\n{}", self.daemon_log());
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        self.daemon = Some(daemon);
-    }
-
-    fn stop(&mut self) {
-        self.daemon = None;
-    }
-
-    fn daemon_log(&self) -> String {
-        fs::read_to_string(self.path("rsyslogd.out")).unwrap_or_default()
-    }
-
-    fn sink(&self, tls: bool, ca_pem: Option<String>) -> Sink {
-        let port = if tls { self.tls } else { self.plain };
-        Sink::new(&sink(
-            if tls { "siem-tls" } else { "siem-tcp" },
-            SinkTarget::Syslog {
-                address: format!("127.0.0.1:{port}"),
-                tls,
-                ca_pem,
-            },
-        ))
-        .expect("valid syslog sink")
-    }
-
-    /// The received lines once every one of `ids` (or any text) appears in
-    /// them.
-    fn wait_for(&self, ids: &[&str]) -> Vec<String> {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let text = fs::read_to_string(self.path("received.log")).unwrap_or_default();
-            if ids.iter().all(|id| text.contains(id)) {
-                return text.lines().map(str::to_owned).collect();
-            }
-            if Instant::now() > deadline {
-                let missing: Vec<_> = ids.iter().filter(|id| !text.contains(*id)).collect();
-                panic!(
-                    "missing {missing:?} after {PATIENCE:?}; received:\n{text}\nrsyslogd:\n{}",
-                    self.daemon_log()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
+/// The received lines once every one of `texts` appears in them.
+fn wait(collector: &Collector, texts: &[&str]) -> Vec<String> {
+    collector
+        .wait_for(texts, PATIENCE)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The line that carries alert `id` as its own (not in a digest).
@@ -253,11 +100,11 @@ async fn send_both(sink: &mut Sink, alerts: &[Alert]) {
 
 #[tokio::test]
 async fn alerts_and_digests_arrive_over_tcp_and_tls() {
-    let collector = Collector::start();
+    let collector = start();
     let plain_alerts = three("tcp", 1);
     let tls_alerts = three("tls", 11);
-    let mut plain = collector.sink(false, None);
-    let mut tls = collector.sink(true, Some(collector.ca.pem()));
+    let mut plain = syslog_sink(&collector, false, None);
+    let mut tls = syslog_sink(&collector, true, Some(collector.ca_pem()));
     send_both(&mut plain, &plain_alerts).await;
     send_both(&mut tls, &tls_alerts).await;
 
@@ -273,7 +120,7 @@ async fn alerts_and_digests_arrive_over_tcp_and_tls() {
         .map(|a| a.id.0.as_str())
         .collect();
     expected.extend([plain_digest.as_str(), tls_digest.as_str()]);
-    let lines = collector.wait_for(&expected);
+    let lines = wait(&collector, &expected);
     for alert in plain_alerts.iter().chain(&tls_alerts) {
         assert_alert_line(line_of(&lines, &alert.id.0), alert);
     }
@@ -297,9 +144,9 @@ async fn a_restarted_collector_gets_the_next_batch_on_a_thread_pool() {
 }
 
 async fn restart_is_survived() {
-    let mut collector = Collector::start();
-    let mut plain = collector.sink(false, None);
-    let mut tls = collector.sink(true, Some(collector.ca.pem()));
+    let mut collector = start();
+    let mut plain = syslog_sink(&collector, false, None);
+    let mut tls = syslog_sink(&collector, true, Some(collector.ca_pem()));
     let c = ctx();
     plain
         .send(&[node_down("before-tcp", 1)], &c)
@@ -308,10 +155,10 @@ async fn restart_is_survived() {
     tls.send(&[node_down("before-tls", 2)], &c)
         .await
         .expect("send");
-    collector.wait_for(&["before-tcp-nd-1", "before-tls-nd-2"]);
+    wait(&collector, &["before-tcp-nd-1", "before-tls-nd-2"]);
 
     collector.stop();
-    collector.run();
+    collector.run().unwrap_or_else(|e| panic!("{e}"));
     // The kept connections died with the old daemon; the sinks notice and
     // connect again instead of writing into a closed socket.
     plain
@@ -321,14 +168,14 @@ async fn restart_is_survived() {
     tls.send(&[node_down("after-tls", 4)], &c)
         .await
         .expect("send after restart");
-    collector.wait_for(&["after-tcp-nd-3", "after-tls-nd-4"]);
+    wait(&collector, &["after-tcp-nd-3", "after-tls-nd-4"]);
 }
 
 #[tokio::test]
 async fn a_collector_signed_by_another_ca_fails_the_handshake() {
-    let collector = Collector::start();
-    let stranger = Ca::new("some other CA");
-    let mut tls = collector.sink(true, Some(stranger.pem()));
+    let collector = start();
+    let stranger = TestCa::new("some other CA").expect("a CA");
+    let mut tls = syslog_sink(&collector, true, Some(stranger.pem()));
     let err = tls
         .send(&three("stranger", 1), &ctx())
         .await
@@ -336,14 +183,14 @@ async fn a_collector_signed_by_another_ca_fails_the_handshake() {
     assert!(matches!(err, SinkError::Tls { .. }), "{err:?}");
     let text = err.to_string();
     assert!(
-        text.contains(&format!("tls://127.0.0.1:{}", collector.tls)),
+        text.contains(&format!("tls://{}", collector.tls_addr())),
         "{text}"
     );
     assert!(text.to_lowercase().contains("certificate"), "{text}");
     println!("{text}");
 
     // Without a CA the web roots are used, which do not know the test CA.
-    let mut web_roots = collector.sink(true, None);
+    let mut web_roots = syslog_sink(&collector, true, None);
     let err = web_roots
         .send(&three("roots", 1), &ctx())
         .await

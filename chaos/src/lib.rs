@@ -7,10 +7,12 @@
 //! of operations and checks it for lost acknowledged writes and stale reads.
 //!
 //! Today it provides the test hosts ([`netlab::Lab`]), the running of
-//! `stockade` processes on them ([`nodes`]) and a recording HTTP server that
-//! stands in for alert sinks ([`receiver`]); fault injection and history
-//! checking arrive with the chaos issue.
+//! `stockade` processes on them ([`nodes`]), and the alert sinks tests
+//! deliver to: a recording HTTP server ([`receiver`]) and a real rsyslogd
+//! ([`rsyslog`]); fault injection and history checking arrive with the
+//! chaos issue.
 
 pub mod netlab;
 pub mod nodes;
 pub mod receiver;
+pub mod rsyslog;

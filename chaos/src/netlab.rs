@@ -178,19 +178,8 @@ impl Lab {
     /// and `port` (0 for any free port), for servers the test runs in its
     /// own process (a socket stays in the namespace it was made in).
     pub fn listen_tcp(&self, host: usize, port: u16) -> std::io::Result<std::net::TcpListener> {
-        let netns = std::fs::File::open(format!("/run/netns/{}", self.netns(host)))?;
         let address = std::net::SocketAddr::from((self.address(host), port));
-        // setns changes only the calling thread: do it on a thread of its own.
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET)
-                        .map_err(std::io::Error::from)?;
-                    std::net::TcpListener::bind(address)
-                })
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("the namespace thread panicked")))
-        })
+        in_netns(&self.netns(host), || std::net::TcpListener::bind(address))
     }
 
     /// Unplugs host `host` from the bridge (a cut link), or plugs it back.
@@ -199,6 +188,26 @@ impl Lab {
         let state = if up { "up" } else { "down" };
         ip(&["-n", &self.bridge_netns(), "link", "set", &port, state]).map(drop)
     }
+}
+
+/// Runs `f` in the network namespace `/run/netns/NAME`: sockets it makes
+/// stay there. setns changes only the calling thread, so `f` runs on a
+/// thread of its own.
+pub fn in_netns<T: Send>(
+    name: &str,
+    f: impl FnOnce() -> std::io::Result<T> + Send,
+) -> std::io::Result<T> {
+    let netns = std::fs::File::open(format!("/run/netns/{name}"))?;
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                nix::sched::setns(&netns, nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(std::io::Error::from)?;
+                f()
+            })
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the namespace thread panicked")))
+    })
 }
 
 impl Drop for Lab {

@@ -8,15 +8,18 @@ use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::Response;
 use axum::Router;
 use tokio::sync::oneshot;
 
 /// One request as it arrived.
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// Its method.
+    pub method: String,
     /// Its path.
     pub path: String,
     /// The address it came from.
@@ -31,11 +34,36 @@ pub struct Received {
     pub at: Instant,
 }
 
-#[derive(Default)]
+/// How the receiver answers a request.
+#[derive(Clone, Debug)]
+pub struct Answer {
+    /// The status.
+    pub status: u16,
+    /// Headers to add.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: String,
+}
+
+impl Answer {
+    /// `status` with no headers and an empty body.
+    pub fn status(status: u16) -> Answer {
+        Answer {
+            status,
+            headers: Vec::new(),
+            body: String::new(),
+        }
+    }
+}
+
+/// Decides the answer to a request, like the real receiver would.
+type Answering = Box<dyn Fn(&Received) -> Answer + Send + Sync>;
+
 struct Shared {
     received: Mutex<Vec<Received>>,
     status: AtomicU16,
     delay_ms: AtomicU64,
+    answering: Option<Answering>,
 }
 
 /// A recording HTTP server; it stops when dropped.
@@ -47,13 +75,31 @@ pub struct HttpReceiver {
 }
 
 impl HttpReceiver {
-    /// Serves on `listener` from a thread of its own, answering 200.
+    /// Serves on `listener` from a thread of its own, answering 200 (or
+    /// what [`HttpReceiver::respond_with`] says) with an empty body.
     pub fn start(listener: std::net::TcpListener) -> std::io::Result<HttpReceiver> {
+        Self::serve(listener, None)
+    }
+
+    /// Serves on `listener`, answering each request as `answering` decides.
+    pub fn answering(
+        listener: std::net::TcpListener,
+        answering: impl Fn(&Received) -> Answer + Send + Sync + 'static,
+    ) -> std::io::Result<HttpReceiver> {
+        Self::serve(listener, Some(Box::new(answering)))
+    }
+
+    fn serve(
+        listener: std::net::TcpListener,
+        answering: Option<Answering>,
+    ) -> std::io::Result<HttpReceiver> {
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
+            received: Mutex::new(Vec::new()),
             status: AtomicU16::new(200),
-            ..Shared::default()
+            delay_ms: AtomicU64::new(0),
+            answering,
         });
         let (shutdown, stopped) = oneshot::channel::<()>();
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -103,7 +149,7 @@ impl HttpReceiver {
     }
 
     /// Answers further requests with `status` (e.g. 503 for a sink that is
-    /// down).
+    /// down), unless the receiver was started [`HttpReceiver::answering`].
     pub fn respond_with(&self, status: u16) {
         self.shared.status.store(status, Ordering::Relaxed);
     }
@@ -129,16 +175,16 @@ impl Drop for HttpReceiver {
 async fn record(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> Response {
     let at = Instant::now();
     let delay = shared.delay_ms.load(Ordering::Relaxed);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    let status = shared.status.load(Ordering::Relaxed);
     let headers = headers
         .iter()
         .map(|(name, value)| {
@@ -148,17 +194,35 @@ async fn record(
             )
         })
         .collect();
+    let mut request = Received {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        peer: peer.ip(),
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+        status: 0,
+        at,
+    };
+    let answer = match &shared.answering {
+        Some(answering) => answering(&request),
+        None => Answer::status(shared.status.load(Ordering::Relaxed)),
+    };
+    request.status = answer.status;
     shared
         .received
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
-        .push(Received {
-            path: uri.path().to_owned(),
-            peer: peer.ip(),
-            headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
-            status,
-            at,
-        });
-    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        .push(request);
+    let mut response = Response::new(Body::from(answer.body));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in answer.headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }

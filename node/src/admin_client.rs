@@ -1,10 +1,10 @@
 //! The CLI's side of the admin API: `token create`, `leave`, `remove`,
-//! `fingerprint`.
+//! `fingerprint`, `alerts`.
 
 use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
 
-use crate::cli::{ApiArgs, FingerprintArgs, RemoveArgs, TokenCreateArgs};
+use crate::cli::{AlertsArgs, ApiArgs, FingerprintArgs, RemoveArgs, TokenCreateArgs};
 use crate::inventory::ExecutableHasher;
 
 fn call(api: &ApiArgs, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
@@ -60,6 +60,59 @@ pub fn remove(args: &RemoveArgs) -> Result<()> {
         None,
     )?;
     println!("node {} removed", args.node);
+    Ok(())
+}
+
+/// `stockade alerts`: the newest alerts, then each sink's progress.
+pub fn alerts(args: &AlertsArgs) -> Result<()> {
+    let mut path = format!("/v1/alerts?limit={}", args.limit);
+    if let Some(kind) = &args.kind {
+        path.push_str(&format!("&kind={kind}"));
+    }
+    let reply = call(&args.api, "GET", &path, None)?;
+    println!(
+        "{:>6}  {:<24} {:<18} {:<10} {:>6}  {:<24} summary",
+        "seq", "last seen", "kind", "class", "count", "delivery"
+    );
+    for alert in reply["alerts"].as_array().into_iter().flatten() {
+        let last_seen = alert["last_seen_ms"].as_u64().map_or_else(
+            || "?".into(),
+            |ms| {
+                let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms);
+                humantime::format_rfc3339_millis(at).to_string()
+            },
+        );
+        let delivery: Vec<String> = alert["delivery"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(sink, state)| format!("{sink}:{}", state.as_str().unwrap_or("?")))
+            .collect();
+        println!(
+            "{:>6}  {:<24} {:<18} {:<10} {:>6}  {:<24} {}",
+            alert["seq"],
+            last_seen,
+            alert["kind"].as_str().unwrap_or("?"),
+            alert["class"].as_str().unwrap_or("?"),
+            alert["count"],
+            delivery.join(" "),
+            alert["summary"].as_str().unwrap_or(""),
+        );
+    }
+    println!();
+    for sink in reply["sinks"].as_array().into_iter().flatten() {
+        println!(
+            "sink {}: delivered through {}, {} pending{}",
+            sink["name"].as_str().unwrap_or("?"),
+            sink["delivered_through"],
+            sink["pending"],
+            if sink["failing"] == true {
+                ", FAILING"
+            } else {
+                ""
+            },
+        );
+    }
     Ok(())
 }
 

@@ -41,6 +41,8 @@ pub enum Command {
     /// Work with policy documents (TOML): validate, compare, ask what a flow would meet.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// List the cluster's alerts with their delivery to each sink.
+    Alerts(AlertsArgs),
     /// Detach this node's eBPF hooks and remove everything it pinned (run
     /// with the node stopped).
     Uninstall(UninstallArgs),
@@ -156,6 +158,20 @@ pub struct TokenCreateArgs {
     /// How long the token stays valid, e.g. `30m`, `1h`, `2d`.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     pub ttl: std::time::Duration,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// Arguments of `stockade alerts`.
+#[derive(Debug, Args)]
+pub struct AlertsArgs {
+    /// Only alerts of this kind (`policy_violation`, `unknown_binary`, …).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// The newest this many.
+    #[arg(long, default_value_t = 20)]
+    pub limit: usize,
     /// Where the admin API is.
     #[command(flatten)]
     pub api: ApiArgs,

@@ -58,6 +58,7 @@ fn main() -> ExitCode {
         }
         Command::Leave(args) => admin_client::leave(&args).map(|()| ExitCode::SUCCESS),
         Command::Remove(args) => admin_client::remove(&args).map(|()| ExitCode::SUCCESS),
+        Command::Alerts(args) => admin_client::alerts(&args).map(|()| ExitCode::SUCCESS),
         Command::Inventory(args) => inventory_cmd::run(&args),
         Command::Fingerprint(args) => admin_client::fingerprint(&args).map(|()| ExitCode::SUCCESS),
     };

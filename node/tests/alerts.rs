@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use stockade_chaos::netlab::Lab;
 use stockade_chaos::nodes::{wait_for, Nodes};
 use stockade_chaos::receiver::{HttpReceiver, Received};
+use stockade_chaos::rsyslog::{Collector, Placement};
 
 const BIN: &str = env!("CARGO_BIN_EXE_stockade");
 /// Generous: elections and joins on a loaded 2-core machine.
@@ -169,6 +170,19 @@ fn alerts_reach_every_sink_across_a_leader_kill_and_a_sink_outage() {
         json!({"name": "siem", "target": {"kind": "webhook", "url": collector.url("/ingest"), "token": "tok"},
                "min_severity": "info"}),
     );
+    // And a real rsyslogd, reached over TLS (RFC 5425).
+    let rsyslog = Collector::start(Placement {
+        ip: IpAddr::V4(lab.address(4)),
+        plain: 1514,
+        tls: 6514,
+        netns: Some(lab.netns(4)),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    put_sink(
+        &nodes,
+        json!({"name": "syslog", "target": {"kind": "syslog", "address": rsyslog.tls_addr().to_string(),
+               "tls": true, "ca_pem": rsyslog.ca_pem()}, "min_severity": "info"}),
+    );
 
     // A burst of 500 denials of one cause arrives as a few aggregated alerts.
     let leader1 = leader(&nodes, &lab, 1).expect("a leader");
@@ -193,7 +207,10 @@ fn alerts_reach_every_sink_across_a_leader_kill_and_a_sink_outage() {
             .sum();
         (
             (total == 500).then_some(()),
-            format!("{total} of 500 in {burst:?}; log of host {source}:\n{}", nodes.log(source)),
+            format!(
+                "{total} of 500 in {burst:?}; log of host {source}:\n{}",
+                nodes.log(source)
+            ),
         )
     })
     .expect("every denial is counted");
@@ -258,6 +275,19 @@ fn alerts_reach_every_sink_across_a_leader_kill_and_a_sink_outage() {
         Vec::<String>::new(),
         "lost on the SIEM"
     );
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let lines = rsyslog
+        .wait_for(&id_refs, SETTLE)
+        .unwrap_or_else(|e| panic!("lost on syslog: {e}"));
+    let violation = lines
+        .iter()
+        .find(|l| l.contains(" policy_violation ["))
+        .expect("a policy violation line");
+    assert!(
+        violation.contains("CEF:0|Stockade|Stockade|"),
+        "{violation}"
+    );
+    println!("Syslog line:\n{violation}");
 
     // Only the leader of the moment ever sent.
     let (old, new) = (
@@ -313,6 +343,10 @@ fn alerts_reach_every_sink_across_a_leader_kill_and_a_sink_outage() {
         "backlog lost: {body}"
     );
     assert_eq!(missing(&slack, &ids), Vec::<String>::new(), "lost on Slack");
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    rsyslog
+        .wait_for(&id_refs, SETTLE)
+        .unwrap_or_else(|e| panic!("lost on syslog: {e}"));
     let kinds: BTreeSet<&str> = all.iter().filter_map(|a| a["kind"].as_str()).collect();
     for kind in [
         "policy_violation",

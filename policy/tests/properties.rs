@@ -7,10 +7,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use ipnet::{IpNet, Ipv4Net};
 use proptest::prelude::*;
 use stockade_policy::{
-    compile, Action, AlertSink, AppSelector, ClusterState, Command, Direction, Endpoint,
-    Fingerprint, FlowQuery, IdentityId, IdentityName, IdentityRule, L4Protocol, LocalWorkloads,
-    Mode, Node, NodeId, Peer, PolicyDocument, PortRange, Protocol, RuleId, RuleRef, RuleSpec,
-    Secret, Secrets, Settings, Severity, Sha256, SinkTarget, Subject, WorkloadSelector, ZoneId,
+    compile, Action, AlertClass, AlertId, AlertKind, AlertSink, AppSelector, ClusterState, Command,
+    Direction, Endpoint, Fingerprint, FlowQuery, IdentityId, IdentityName, IdentityRule,
+    L4Protocol, LocalWorkloads, Mode, NewAlert, Node, NodeId, Peer, PolicyDocument, PortRange,
+    Protocol, RuleId, RuleRef, RuleSpec, Secret, Secrets, Settings, Severity, Sha256, SinkTarget,
+    Subject, WorkloadSelector, ZoneId,
 };
 
 const ZONES: &[&str] = &["prod", "dev", "pci"];
@@ -161,7 +162,25 @@ fn command() -> impl Strategy<Value = Command> {
             classes: vec![],
             max_per_minute: None,
         })),
-        1 => mode().prop_map(|unmanaged_mode| Command::SetSettings(Settings { unmanaged_mode, ..Settings::default() })),
+        1 => (mode(), 5u32..40).prop_map(|(unmanaged_mode, alert_retention)| Command::SetSettings(Settings { unmanaged_mode, alert_retention })),
+        2 => (1u64..4, proptest::collection::vec((0u8..3, 1u64..5, any::<bool>()), 1..6))
+            .prop_map(|(node, alerts)| Command::RaiseAlerts { alerts: alerts.into_iter().map(|(kind, count, repeat)| NewAlert {
+                // A repeated id stands for a retried write.
+                id: AlertId(if repeat { format!("n{node}-{kind}") } else { format!("n{node}-{kind}-{count}") }),
+                kind: [AlertKind::PolicyViolation, AlertKind::NodeDown, AlertKind::SinkFailing][usize::from(kind)],
+                severity: Severity::Warning,
+                class: AlertClass::FirstSeen,
+                node: NodeId(node),
+                subject_node: (kind == 1).then_some(NodeId(1)),
+                sink: (kind == 2).then(|| "prod-team".to_owned()),
+                workload: None,
+                flow: None,
+                count,
+                first_seen_ms: count,
+                last_seen_ms: count * 2,
+                summary: "seen".into(),
+            }).collect() }),
+        1 => (pick(ZONES), 0u64..20).prop_map(|(zone, through)| Command::AckDelivery { sink: format!("{zone}-team"), through, at_ms: through }),
     ]
 }
 

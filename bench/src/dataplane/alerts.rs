@@ -184,7 +184,12 @@ fn put(cluster: &StockadeCluster, host: usize, path: &str, body: &str) -> anyhow
         .nodes()
         .api(host, "PUT", path, Some(cluster.admin_token()), Some(body))
         .with_context(|| format!("PUT {path}"))?;
-    ensure!(reply.status == 200, "PUT {path}: {} {}", reply.status, reply.body);
+    ensure!(
+        reply.status == 200,
+        "PUT {path}: {} {}",
+        reply.status,
+        reply.body
+    );
     Ok(())
 }
 
@@ -214,6 +219,10 @@ struct Ran {
     start: Instant,
     /// From then until it exited.
     ran: Duration,
+    /// Whether its connect failed, for whatever reason.
+    refused: bool,
+    /// Whether the firewall refused it (`EPERM`, as netcheck tells).
+    denied: bool,
 }
 
 /// `stockade-netcheck` as a workload of one host, in its `client` cgroup.
@@ -224,18 +233,12 @@ struct Client<'a> {
 }
 
 impl Client<'_> {
-    /// The command that opens one TCP connection to `target`.
-    fn command(&self, target: SocketAddr) -> Command {
+    /// Opens one TCP connection to `target` and closes it, in a process of
+    /// its own, and waits for that process to exit.
+    fn run(&self, target: SocketAddr) -> anyhow::Result<Ran> {
         let program = self.netcheck.to_string_lossy();
         let mut command = self.lab.workload(self.host, CLIENT_CGROUP, &program);
         command.args(["tcp", &target.to_string(), "--count", "1", "--keep-going"]);
-        command
-    }
-
-    /// Runs the command to completion; what it printed must say that
-    /// `refused` of its one flow were refused.
-    fn run(&self, target: SocketAddr, refused: u8) -> anyhow::Result<Ran> {
-        let mut command = self.command(target);
         let start = Instant::now();
         let output = command
             .output()
@@ -243,19 +246,35 @@ impl Client<'_> {
         let ran = start.elapsed();
         let stdout = String::from_utf8_lossy(&output.stdout);
         ensure!(
-            output.status.success() && stdout.contains(&format!("1 flows, {refused} refused")),
+            output.status.success() && stdout.starts_with("1 flows, "),
             "netcheck tcp {target} on host {}: {} {stdout} {}",
             self.host,
             output.status,
             String::from_utf8_lossy(&output.stderr)
         );
-        Ok(Ran { start, ran })
+        Ok(Ran {
+            start,
+            ran,
+            refused: !stdout.starts_with("1 flows, 0 refused"),
+            denied: stdout.contains(", 1 denied by the firewall"),
+        })
     }
 
-    /// A connect to `port` of the sink host, which the policy denies.
+    /// A connect to `port` of the sink host: the world to the client, so
+    /// zone prod denies it once the node knows the client's cgroup.
+    fn connect_out(&self, port: u16) -> anyhow::Result<Ran> {
+        self.run(SocketAddr::from((self.lab.address(SINK_HOST), port)))
+    }
+
+    /// A [`Client::connect_out`] that the firewall must deny.
     fn deny(&self, port: u16) -> anyhow::Result<Ran> {
-        let target = SocketAddr::from((self.lab.address(SINK_HOST), port));
-        self.run(target, 1)
+        let ran = self.connect_out(port)?;
+        ensure!(
+            ran.denied,
+            "host {}'s firewall let the client's connect to port {port} through",
+            self.host
+        );
+        Ok(ran)
     }
 }
 
@@ -281,13 +300,19 @@ fn spawn_overhead(
     let mut ran = Vec::with_capacity(SPAWN_SAMPLES);
     for _ in 0..SPAWN_SAMPLES {
         interrupt.check()?;
-        ran.push(client.run(target, 0)?.ran);
+        let run = client.run(target)?;
+        ensure!(
+            !run.refused,
+            "the process-start runs' target refused a connect"
+        );
+        ran.push(run.ran);
     }
     Ok(ran)
 }
 
-/// Runs samples until one's alert reaches the sink: the source node must
-/// have identified the client cgroup, and the leader started delivering.
+/// Runs samples until one is denied and its alert reaches the sink: the
+/// source node must have identified the client cgroup, and the leader
+/// started delivering.
 fn warm_up(
     client: &Client,
     ports: &mut Ports,
@@ -297,12 +322,17 @@ fn warm_up(
     let start = Instant::now();
     loop {
         let port = ports.next()?;
-        let sample = client.deny(port)?;
-        if arrivals
-            .wait(port, sample.start + WARMUP_TRY, interrupt)?
-            .is_some()
-        {
-            return Ok(());
+        let sample = client.connect_out(port)?;
+        if sample.denied {
+            if arrivals
+                .wait(port, sample.start + WARMUP_TRY, interrupt)?
+                .is_some()
+            {
+                return Ok(());
+            }
+        } else {
+            interrupt.check()?;
+            std::thread::sleep(Duration::from_millis(200));
         }
         if start.elapsed() > WARMUP {
             bail!(
@@ -339,7 +369,9 @@ fn failover(
         .nodes()
         .pid(killed)
         .context("the leader's node is not running")?;
-    eprintln!("alerts: failover: samples from host {source}, kill -9 of the leader on host {killed}");
+    eprintln!(
+        "alerts: failover: samples from host {source}, kill -9 of the leader on host {killed}"
+    );
 
     let elected: OnceLock<(Instant, usize)> = OnceLock::new();
     let stop = AtomicBool::new(false);
@@ -385,7 +417,8 @@ fn failover(
     }
     arrivals.update();
 
-    let (before, after): (Vec<_>, Vec<_>) = samples.iter().partition(|(_, s)| *s < killed_at);
+    let (before, after): (Vec<(u16, Instant)>, Vec<_>) =
+        samples.iter().partition(|(_, s)| *s < killed_at);
     let latency = |(port, start): &(u16, Instant)| {
         arrivals
             .first
@@ -420,7 +453,7 @@ fn failover(
         first_arrival,
         before: (
             before.len(),
-            before.iter().filter(|s| latency(s).is_none()).count(),
+            before.iter().filter(|s| latency(*s).is_none()).count(),
         ),
         lost: after.len() - arrived.len(),
         after: arrived,
@@ -586,9 +619,10 @@ impl fmt::Display for Alerts {
             FAILOVER_TARGET.as_secs_f64(),
             verdict(&failover.after, FAILOVER_TARGET)
         )?;
-        let first = failover
-            .first_arrival
-            .map_or_else(|| "never".to_owned(), |d| format!("{:.2} s", d.as_secs_f64()));
+        let first = failover.first_arrival.map_or_else(
+            || "never".to_owned(),
+            |d| format!("{:.2} s", d.as_secs_f64()),
+        );
         writeln!(
             f,
             "    (kill -9 of node{} with samples from node{} every {} ms: node{} named leader {:.2} s \

@@ -245,7 +245,8 @@ impl Delivery {
             self.report(AlertKind::SinkFailing, Severity::Critical, error)
                 .await;
         }
-        tokio::time::sleep(retry_after.unwrap_or(delay).max(delay)).await;
+        // A receiver's Retry-After wins when it asks for longer.
+        tokio::time::sleep(retry_after.map_or(delay, |asked| asked.max(delay))).await;
     }
 
     async fn report(&self, kind: AlertKind, severity: Severity, detail: String) {

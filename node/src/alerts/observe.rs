@@ -1,6 +1,7 @@
 //! What the kernel reported, as alert observations: names instead of
 //! numbers, the executable behind a pid, and the verdict's meaning.
 
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use stockade_alerting::aggregate::Observation;
@@ -18,7 +19,12 @@ use crate::clock::now_ms;
 /// The observation a flow event stands for: a denial is a policy
 /// violation, an allowed flow its zone only alerts on is a baseline
 /// deviation; other flow events (first-seen summaries) are not alerts.
-pub fn flow(event: &Event, state: &ClusterState, local: &LocalWorkloads) -> Option<Observation> {
+pub fn flow(
+    event: &Event,
+    state: &ClusterState,
+    local: &LocalWorkloads,
+    recent: &RecentExecs,
+) -> Option<Observation> {
     let kind = if event.flags & FLAG_DENIED != 0 {
         AlertKind::PolicyViolation
     } else if event.flags & FLAG_ALERT != 0 {
@@ -60,10 +66,14 @@ pub fn flow(event: &Event, state: &ClusterState, local: &LocalWorkloads) -> Opti
         fill_executable(&mut workload, local, pid);
     }
     if let (true, Some(pid)) = (workload.executable.is_empty(), pid) {
-        // A process newer than the last scan is usually still running.
-        workload.executable = std::fs::read_link(format!("/proc/{pid}/exe"))
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| c_string(&event.comm));
+        // Newer than the last scan: the exec event named it, or else the
+        // process is asked (it may have ended already).
+        workload.executable = match recent.path(pid) {
+            Some(path) => path.to_owned(),
+            None => std::fs::read_link(format!("/proc/{pid}/exe"))
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| c_string(&event.comm)),
+        };
     }
     let verb = match kind {
         AlertKind::PolicyViolation => "blocked",
@@ -161,6 +171,36 @@ pub fn exec(
         flow: None,
         summary,
     })
+}
+
+/// The executables of the latest execs, by pid, for flows of processes
+/// newer than the last scan (often ended by the time their denial is read).
+#[derive(Debug, Default)]
+pub struct RecentExecs {
+    paths: HashMap<u32, String>,
+    order: VecDeque<u32>,
+}
+
+impl RecentExecs {
+    /// Execs remembered at most.
+    const CAPACITY: usize = 4096;
+
+    /// Remembers that `pid` now runs `path`.
+    pub fn record(&mut self, pid: u32, path: String) {
+        if self.paths.insert(pid, path).is_none() {
+            self.order.push_back(pid);
+        }
+        while self.order.len() > Self::CAPACITY {
+            if let Some(oldest) = self.order.pop_front() {
+                self.paths.remove(&oldest);
+            }
+        }
+    }
+
+    /// What `pid` last executed, if remembered.
+    pub fn path(&self, pid: u32) -> Option<&str> {
+        self.paths.get(&pid).map(String::as_str)
+    }
 }
 
 /// Path and digest of a local process's executable, from the last scan.

@@ -28,7 +28,8 @@ use utoipa::ToSchema;
 
 use super::encode::encode;
 use super::local::{LocalScan, LocalScanner};
-use crate::alerts::{observe, Raiser};
+use crate::alerts::observe::{self, RecentExecs};
+use crate::alerts::Raiser;
 use crate::cluster::ControlPlane;
 use crate::config::DataplaneConfig;
 use crate::inventory::ExecutableHasher;
@@ -115,6 +116,7 @@ pub fn start(
         raiser,
         unknown_execs: Vec::new(),
         hasher: ExecutableHasher::new(),
+        recent_execs: RecentExecs::default(),
         compiled_revision: None,
         subjects: BTreeMap::new(),
     };
@@ -139,6 +141,8 @@ struct Reconciler {
     unknown_execs: Vec<UnknownExec>,
     /// Digests of the binaries of unknown execs whose process has ended.
     hasher: ExecutableHasher,
+    /// What the latest execs ran, for the alerts of short-lived processes.
+    recent_execs: RecentExecs,
     /// The policy revision the maps hold, when they hold the scan's too.
     compiled_revision: Option<u64>,
     /// The subject of each local workload, as last compiled.
@@ -336,10 +340,12 @@ impl Reconciler {
         let mut unknown = Vec::new();
         let control = Arc::clone(&self.control);
         let (raiser, local) = (&self.raiser, &self.scan.workloads);
+        let recent = &mut self.recent_execs;
         control.with_state(|state| {
             reader.drain(|event: Event| {
                 if event.kind == EVENT_EXEC {
                     execs += 1;
+                    recent.record(event.pid, observe::c_string(&event.path));
                     // The kernel gives an unknown binary its cgroup's
                     // identity, if any: then only the binary is unknown.
                     if event.flags & FLAG_UNKNOWN_BINARY != 0
@@ -351,7 +357,7 @@ impl Reconciler {
                             zone: (event.src.zone != 0).then_some(ZoneId(event.src.zone)),
                         });
                     }
-                } else if let Some(observation) = observe::flow(&event, state, local) {
+                } else if let Some(observation) = observe::flow(&event, state, local, recent) {
                     tracing::debug!(summary = %observation.summary, "flow alert");
                     raiser.observe(observation);
                 }

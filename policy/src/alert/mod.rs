@@ -236,18 +236,24 @@ pub struct Alert {
 
 impl Alert {
     /// The zones the alert concerns: its workload's and both ends of its
-    /// flow. Empty for cluster-wide alerts (nodes, sinks, overflow).
+    /// flow (by their zone, or their identity's). Empty for cluster-wide
+    /// alerts (nodes, sinks, overflow).
     pub fn zones(&self) -> Vec<&str> {
-        let mut zones: Vec<&str> = self
-            .workload
-            .iter()
-            .filter_map(|w| w.zone.as_deref())
-            .chain(self.flow.iter().flat_map(|f| {
-                [f.src.zone.as_deref(), f.dst.zone.as_deref()]
-                    .into_iter()
-                    .flatten()
-            }))
-            .collect();
+        let workload = self.workload.iter().flat_map(|w| {
+            [
+                w.zone.as_deref(),
+                w.identity.as_ref().map(|i| i.zone.as_str()),
+            ]
+        });
+        let flow = self.flow.iter().flat_map(|f| {
+            [&f.src, &f.dst].into_iter().flat_map(|end| {
+                [
+                    end.zone.as_deref(),
+                    end.identity.as_ref().map(|i| i.zone.as_str()),
+                ]
+            })
+        });
+        let mut zones: Vec<&str> = workload.chain(flow).flatten().collect();
         zones.sort_unstable();
         zones.dedup();
         zones
