@@ -265,3 +265,34 @@ pub fn c_string(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_addresses_read_as_their_family() {
+        let mut mapped = [0u8; 16];
+        mapped[10] = 0xff;
+        mapped[11] = 0xff;
+        mapped[12..].copy_from_slice(&[10, 0, 0, 7]);
+        assert_eq!(address(FAMILY_IPV4, mapped), IpAddr::from([10, 0, 0, 7]));
+        assert_eq!(address(FAMILY_IPV4, [0; 16]), IpAddr::from([0, 0, 0, 0]));
+        let v6 = Ipv6Addr::LOCALHOST;
+        assert_eq!(address(6, v6.octets()), IpAddr::V6(v6));
+    }
+
+    #[test]
+    fn recent_execs_forget_the_oldest_beyond_capacity() {
+        let mut recent = RecentExecs::default();
+        for pid in 0..=RecentExecs::CAPACITY as u32 {
+            recent.record(pid, format!("/bin/p{pid}"));
+        }
+        assert_eq!(recent.path(0), None);
+        assert_eq!(recent.path(1), Some("/bin/p1"));
+        // A pid reused by a new exec keeps one slot and the newest path.
+        recent.record(1, "/bin/other".into());
+        assert_eq!(recent.path(1), Some("/bin/other"));
+        assert_eq!(recent.order.len(), RecentExecs::CAPACITY);
+    }
+}

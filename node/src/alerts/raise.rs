@@ -18,11 +18,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::clock::now_ms;
-use crate::cluster::ControlPlane;
+use crate::cluster::{ControlPlane, WriteError};
 
 /// Observations queued for the raiser at most; more are counted as lost.
 const QUEUE: usize = 8192;
-/// Alerts waiting for a write at most; older ones are dropped, counted.
+/// Alerts waiting for a write at most; more are dropped, counted.
 const OUTBOX: usize = 100_000;
 
 enum Input {
@@ -100,8 +100,19 @@ struct RaiseTask {
 
 /// A write of the outbox's first alerts, and how many it carries.
 struct InFlight {
-    task: JoinHandle<bool>,
+    task: JoinHandle<Outcome>,
     count: usize,
+}
+
+/// How a write of alerts ended.
+enum Outcome {
+    /// They are in the log.
+    Committed,
+    /// The cluster refused them (this node is no longer a member, say):
+    /// writing them again would be refused again.
+    Refused,
+    /// No leader, or no answer: try again.
+    Retry,
 }
 
 impl RaiseTask {
@@ -128,13 +139,22 @@ impl RaiseTask {
                         self.push(alert);
                     }
                 }
-                written = wait_or_never(&mut in_flight) => {
+                outcome = wait_or_never(&mut in_flight) => {
                     let count = in_flight.take().map_or(0, |f| f.count);
-                    if written {
-                        self.outbox.drain(..count.min(self.outbox.len()));
-                        retry.reset();
-                    } else {
-                        retry.failed().await;
+                    let written = count.min(self.outbox.len());
+                    match outcome {
+                        Outcome::Committed => {
+                            self.outbox.drain(..written);
+                            retry.reset();
+                        }
+                        Outcome::Refused => {
+                            self.outbox.drain(..written);
+                            for _ in 0..written {
+                                self.control.alerting().record_lost();
+                            }
+                        }
+                        // Inputs wait in the channel meanwhile.
+                        Outcome::Retry => retry.failed().await,
                     }
                 }
             }
@@ -145,9 +165,10 @@ impl RaiseTask {
     }
 
     fn push(&mut self, alert: NewAlert) {
+        // The front may be in flight: what does not fit is the newest.
         if self.outbox.len() >= OUTBOX {
-            self.outbox.pop_front();
             self.control.alerting().record_lost();
+            return;
         }
         self.outbox.push_back(alert);
     }
@@ -167,11 +188,15 @@ impl RaiseTask {
             match control.write(Command::RaiseAlerts { alerts }).await {
                 Ok(written) => {
                     tracing::debug!(index = written.index, count, "alerts raised");
-                    true
+                    Outcome::Committed
+                }
+                Err(WriteError::Invalid(e)) => {
+                    tracing::error!(error = %e, count, "the cluster refused these alerts");
+                    Outcome::Refused
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, count, "cannot raise alerts yet; will retry");
-                    false
+                    Outcome::Retry
                 }
             }
         });
@@ -186,9 +211,9 @@ async fn sleep_or_never(duration: Option<Duration>) {
     }
 }
 
-async fn wait_or_never(in_flight: &mut Option<InFlight>) -> bool {
+async fn wait_or_never(in_flight: &mut Option<InFlight>) -> Outcome {
     match in_flight {
-        Some(flight) => (&mut flight.task).await.unwrap_or(false),
+        Some(flight) => (&mut flight.task).await.unwrap_or(Outcome::Retry),
         None => std::future::pending().await,
     }
 }
