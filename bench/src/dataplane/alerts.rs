@@ -13,6 +13,7 @@
 //! allowed target), and stops at the receiver's arrival instant of the
 //! request whose body carries an alert for that port.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, ensure, Context};
 use serde_json::{json, Value};
@@ -59,8 +60,9 @@ const WARMUP_TRY: Duration = Duration::from_secs(3);
 const SPAWN_SAMPLES: usize = 50;
 /// How often the receiver's requests are looked at while waiting.
 const POLL: Duration = Duration::from_millis(5);
-/// The targets the task sets: p99 in steady state and across a failover.
+/// The target for the steady state's p99.
 const STEADY_TARGET: Duration = Duration::from_secs(1);
+/// The target for the p99 of the samples after a leader kill.
 const FAILOVER_TARGET: Duration = Duration::from_secs(3);
 
 /// Zone `prod` enforces; its client, by cgroup, may talk to nobody.
@@ -73,18 +75,32 @@ const POLICY: &str = "[[zone]]\nname = \"prod\"\nmode = \"enforce\"\n\
 /// Everything the measurement found.
 #[derive(Clone, Debug)]
 pub struct Alerts {
-    /// The host the steady-state samples ran on.
-    pub steady_source: usize,
-    /// Denied connect → alert at the sink, one per steady-state sample.
-    pub steady: Vec<Duration>,
-    /// How long each steady-state sample's process ran, spawn to exit.
-    pub steady_ran: Vec<Duration>,
-    /// Spawn to exit of the same client against an allowed target.
+    /// Spawn to exit of the samples' client against an allowed target.
     pub spawn: Vec<Duration>,
+    /// The samples one after the other, with a stable leader.
+    pub steady: Steady,
     /// The samples around the leader kill.
     pub failover: Failover,
     /// Alerts the sink received more than once (delivery is at least once).
     pub repeated: usize,
+}
+
+/// The steady-state samples, each figure one per sample.
+#[derive(Clone, Debug, Default)]
+pub struct Steady {
+    /// The host they ran on.
+    pub source: usize,
+    /// Denied connect → alert at the sink.
+    pub latency: Vec<Duration>,
+    /// How long the client's process ran, spawn to exit.
+    pub ran: Vec<Duration>,
+    /// The first part of the latency: from the spawn until the source node
+    /// read the denial from the ring buffer (the alert's `first_seen_ms`,
+    /// so to the millisecond, and up to 1 ms low).
+    pub observed: Vec<Duration>,
+    /// The rest of it: from there through Raft and the leader's forwarder
+    /// to the sink.
+    pub delivered: Vec<Duration>,
 }
 
 /// The samples around a kill -9 of the leader.
@@ -139,16 +155,47 @@ pub fn measure(
     let spawn = spawn_overhead(lab, netcheck, interrupt)?;
     let mut arrivals = Arrivals::new(&receiver);
     let mut ports = Ports(FIRST_PORT);
-    let steady_source = follower(cluster)?;
+    let steady = steady(
+        cluster,
+        lab,
+        netcheck,
+        samples,
+        &mut ports,
+        &mut arrivals,
+        interrupt,
+    )?;
+    let failover = failover(cluster, lab, netcheck, &mut ports, &mut arrivals, interrupt)?;
+    Ok(Alerts {
+        spawn,
+        steady,
+        failover,
+        repeated: arrivals.repeated,
+    })
+}
+
+/// `samples` samples one after the other from a host that does not lead,
+/// each waited for, [`GAP`] apart.
+fn steady(
+    cluster: &StockadeCluster,
+    lab: &Lab,
+    netcheck: &Path,
+    samples: usize,
+    ports: &mut Ports,
+    arrivals: &mut Arrivals,
+    interrupt: &Interrupt,
+) -> anyhow::Result<Steady> {
+    let source = follower(cluster)?;
     let client = Client {
         lab,
-        host: steady_source,
+        host: source,
         netcheck,
     };
-    warm_up(&client, &mut ports, &mut arrivals, interrupt)?;
-    eprintln!("alerts: {samples} samples from host {steady_source}'s client");
-    let mut steady = Vec::with_capacity(samples);
-    let mut steady_ran = Vec::with_capacity(samples);
+    warm_up(&client, ports, arrivals, interrupt)?;
+    eprintln!("alerts: {samples} samples from host {source}'s client");
+    let mut steady = Steady {
+        source,
+        ..Steady::default()
+    };
     for k in 0..samples {
         interrupt.check()?;
         let port = ports.next()?;
@@ -160,22 +207,21 @@ pub fn measure(
                 arrivals.read
             );
         };
-        steady.push(at.saturating_duration_since(sample.start));
-        steady_ran.push(sample.ran);
+        let latency = at.saturating_duration_since(sample.start);
+        let observed = arrivals
+            .observed
+            .get(&port)
+            .map_or(Duration::ZERO, |ms| sample.until(*ms));
+        steady.latency.push(latency);
+        steady.ran.push(sample.ran);
+        steady.observed.push(observed);
+        steady.delivered.push(latency.saturating_sub(observed));
         if (k + 1) % 50 == 0 {
             eprintln!("alerts: {} samples", k + 1);
         }
         std::thread::sleep(GAP);
     }
-    let failover = failover(cluster, lab, netcheck, &mut ports, &mut arrivals, interrupt)?;
-    Ok(Alerts {
-        steady_source,
-        steady,
-        steady_ran,
-        spawn,
-        failover,
-        repeated: arrivals.repeated,
-    })
+    Ok(steady)
 }
 
 /// `PUT path` with `body` through host `host`'s API, which must answer 200.
@@ -217,12 +263,22 @@ impl Ports {
 struct Ran {
     /// Right before it was spawned.
     start: Instant,
+    /// The same moment by the wall clock, which the nodes' alerts use.
+    wall: SystemTime,
     /// From then until it exited.
     ran: Duration,
     /// Whether its connect failed, for whatever reason.
     refused: bool,
     /// Whether the firewall refused it (`EPERM`, as netcheck tells).
     denied: bool,
+}
+
+impl Ran {
+    /// From the spawn until `ms` since the Unix epoch (zero if before).
+    fn until(&self, ms: u64) -> Duration {
+        let wall = self.wall.duration_since(UNIX_EPOCH).unwrap_or_default();
+        Duration::from_millis(ms).saturating_sub(wall)
+    }
 }
 
 /// `stockade-netcheck` as a workload of one host, in its `client` cgroup.
@@ -239,6 +295,7 @@ impl Client<'_> {
         let program = self.netcheck.to_string_lossy();
         let mut command = self.lab.workload(self.host, CLIENT_CGROUP, &program);
         command.args(["tcp", &target.to_string(), "--count", "1", "--keep-going"]);
+        let wall = SystemTime::now();
         let start = Instant::now();
         let output = command
             .output()
@@ -254,6 +311,7 @@ impl Client<'_> {
         );
         Ok(Ran {
             start,
+            wall,
             ran,
             refused: !stdout.starts_with("1 flows, 0 refused"),
             denied: stdout.contains(", 1 denied by the firewall"),
@@ -279,8 +337,11 @@ impl Client<'_> {
 }
 
 /// Spawn to exit of the client against a target it may reach: a listener
-/// of host 4, which no node enforces. The same command as a sample's, so
-/// this is what a sample's figure holds besides the alert's way.
+/// of host 4, which no node enforces. The same command as a sample's, at
+/// the samples' pace, so this is what a sample's figure holds besides the
+/// alert's way. The pace matters: moving the shell into the cgroup waits
+/// for an RCU grace period unless another move did so a moment before, so
+/// runs [`GAP`] apart take about 15 ms more each than back-to-back ones.
 fn spawn_overhead(
     lab: &Lab,
     netcheck: &Path,
@@ -306,6 +367,7 @@ fn spawn_overhead(
             "the process-start runs' target refused a connect"
         );
         ran.push(run.ran);
+        std::thread::sleep(GAP);
     }
     Ok(ran)
 }
@@ -365,14 +427,92 @@ fn failover(
         netcheck,
     };
     warm_up(&client, ports, arrivals, interrupt)?;
+    eprintln!(
+        "alerts: failover: samples from host {source}, kill -9 of the leader on host {killed}"
+    );
+    let run = through_kill(cluster, &client, killed, ports, interrupt)?;
+
+    let deadline = Instant::now() + ARRIVAL_TIMEOUT;
+    while run
+        .samples
+        .iter()
+        .any(|(p, _)| !arrivals.first.contains_key(p))
+        && Instant::now() < deadline
+    {
+        interrupt.check()?;
+        arrivals.update();
+        std::thread::sleep(POLL);
+    }
+    arrivals.update();
+
+    let latency = |(port, start): &(u16, Instant)| {
+        arrivals
+            .first
+            .get(port)
+            .map(|at| at.saturating_duration_since(*start))
+    };
+    let (before, after): (Vec<(u16, Instant)>, Vec<_>) =
+        run.samples.iter().partition(|(_, s)| *s < run.killed_at);
+    let timeline: Vec<String> = after
+        .iter()
+        .map(|sample| {
+            let offset = sample.1.saturating_duration_since(run.killed_at);
+            let latency = latency(sample).map_or_else(
+                || "lost".to_owned(),
+                |l| format!("{:.0}ms", l.as_secs_f64() * 1000.0),
+            );
+            format!("+{:.1}s:{latency}", offset.as_secs_f64())
+        })
+        .collect();
+    eprintln!(
+        "alerts: failover samples (start after the kill: latency): {}",
+        timeline.join(" ")
+    );
+    let first_arrival = after
+        .iter()
+        .filter_map(|(port, _)| arrivals.first.get(port))
+        .min()
+        .map(|at| at.saturating_duration_since(run.killed_at));
+    let arrived: Vec<Duration> = after.iter().filter_map(latency).collect();
+    Ok(Failover {
+        killed,
+        source,
+        new_leader: run.new_leader,
+        elected: run.elected_at.saturating_duration_since(run.killed_at),
+        first_arrival,
+        before: (
+            before.len(),
+            before.iter().filter(|s| latency(s).is_none()).count(),
+        ),
+        lost: after.len() - arrived.len(),
+        after: arrived,
+    })
+}
+
+/// What happened while the failover samples ran.
+struct Run {
+    /// Each sample's port and start, in order.
+    samples: Vec<(u16, Instant)>,
+    /// Right after the leader was sent SIGKILL.
+    killed_at: Instant,
+    /// When a survivor first named a new leader, and which.
+    elected_at: Instant,
+    new_leader: usize,
+}
+
+/// Runs the failover samples from `client`, killing host `killed`'s node
+/// after [`KILL_AFTER`] of them; does not wait for their alerts.
+fn through_kill(
+    cluster: &StockadeCluster,
+    client: &Client,
+    killed: usize,
+    ports: &mut Ports,
+    interrupt: &Interrupt,
+) -> anyhow::Result<Run> {
     let pid = cluster
         .nodes()
         .pid(killed)
         .context("the leader's node is not running")?;
-    eprintln!(
-        "alerts: failover: samples from host {source}, kill -9 of the leader on host {killed}"
-    );
-
     let elected: OnceLock<(Instant, usize)> = OnceLock::new();
     let stop = AtomicBool::new(false);
     let mut samples: Vec<(u16, Instant)> = Vec::new();
@@ -402,61 +542,16 @@ fn failover(
             }
             Ok(())
         })();
+        // The watcher ends with the samples, whatever their outcome.
         stop.store(true, Ordering::Relaxed);
         outcome
     })?;
-    let killed_at = killed_at.context("the leader was never killed")?;
     let &(elected_at, new_leader) = elected.get().context("no new leader was named")?;
-
-    let deadline = Instant::now() + ARRIVAL_TIMEOUT;
-    while samples.iter().any(|(p, _)| !arrivals.first.contains_key(p)) && Instant::now() < deadline
-    {
-        interrupt.check()?;
-        arrivals.update();
-        std::thread::sleep(POLL);
-    }
-    arrivals.update();
-
-    let (before, after): (Vec<(u16, Instant)>, Vec<_>) =
-        samples.iter().partition(|(_, s)| *s < killed_at);
-    let latency = |(port, start): &(u16, Instant)| {
-        arrivals
-            .first
-            .get(port)
-            .map(|at| at.saturating_duration_since(*start))
-    };
-    let timeline: Vec<String> = after
-        .iter()
-        .map(|s| {
-            let offset = s.1.saturating_duration_since(killed_at).as_secs_f64();
-            match latency(s) {
-                Some(l) => format!("+{offset:.1}s:{:.0}ms", l.as_secs_f64() * 1000.0),
-                None => format!("+{offset:.1}s:lost"),
-            }
-        })
-        .collect();
-    eprintln!(
-        "alerts: failover samples (start after the kill: latency): {}",
-        timeline.join(" ")
-    );
-    let first_arrival = after
-        .iter()
-        .filter_map(|(port, _)| arrivals.first.get(port))
-        .min()
-        .map(|at| at.saturating_duration_since(killed_at));
-    let arrived: Vec<Duration> = after.iter().filter_map(latency).collect();
-    Ok(Failover {
-        killed,
-        source,
+    Ok(Run {
+        samples,
+        killed_at: killed_at.context("the leader was never killed")?,
+        elected_at,
         new_leader,
-        elected: elected_at.saturating_duration_since(killed_at),
-        first_arrival,
-        before: (
-            before.len(),
-            before.iter().filter(|s| latency(*s).is_none()).count(),
-        ),
-        lost: after.len() - arrived.len(),
-        after: arrived,
     })
 }
 
@@ -493,6 +588,7 @@ fn watch_election(
     }
 }
 
+/// Sleeps until `at` (not at all if it has passed).
 fn sleep_until(at: Instant) {
     std::thread::sleep(at.saturating_duration_since(Instant::now()));
 }
@@ -505,6 +601,8 @@ struct Arrivals<'r> {
     read: usize,
     /// The arrival of the first policy-violation alert for each port.
     first: HashMap<u16, Instant>,
+    /// That alert's `first_seen_ms`: when its node read the denial.
+    observed: HashMap<u16, u64>,
     /// The ids of every alert received.
     ids: HashSet<String>,
     /// Alerts received again.
@@ -517,6 +615,7 @@ impl<'r> Arrivals<'r> {
             receiver,
             read: 0,
             first: HashMap::new(),
+            observed: HashMap::new(),
             ids: HashSet::new(),
             repeated: 0,
         }
@@ -539,8 +638,14 @@ impl<'r> Arrivals<'r> {
                 let port = alert["flow"]["dst"]["port"]
                     .as_u64()
                     .and_then(|p| u16::try_from(p).ok());
-                if let (Some(port), Some("policy_violation")) = (port, alert["kind"].as_str()) {
-                    self.first.entry(port).or_insert(request.at);
+                let Some(port) = port.filter(|_| alert["kind"] == "policy_violation") else {
+                    continue;
+                };
+                if let Entry::Vacant(entry) = self.first.entry(port) {
+                    entry.insert(request.at);
+                    if let Some(ms) = alert["first_seen_ms"].as_u64() {
+                        self.observed.insert(port, ms);
+                    }
                 }
             }
         }
@@ -569,6 +674,7 @@ impl<'r> Arrivals<'r> {
     }
 }
 
+/// `d` in milliseconds, to a tenth.
 fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
@@ -584,6 +690,16 @@ fn figures(samples: &[Duration]) -> String {
     )
 }
 
+/// `p50 … p99 …` of `samples`.
+fn short(samples: &[Duration]) -> String {
+    format!(
+        "p50 {} p99 {}",
+        ms(quantile(samples, 0.5)),
+        ms(quantile(samples, 0.99))
+    )
+}
+
+/// Whether the p99 of `samples` is below `target`.
 fn verdict(samples: &[Duration], target: Duration) -> &'static str {
     if samples.is_empty() {
         "no samples"
@@ -602,19 +718,37 @@ impl fmt::Display for Alerts {
         let failover = &self.failover;
         writeln!(
             f,
-            "denied connect() -> alert at a webhook sink on another host (3 nodes; client on a follower):"
+            "denied connect() -> alert at a webhook sink on host {SINK_HOST} (3 nodes, client on a follower)"
         )?;
+        let steady = &self.steady;
         writeln!(
             f,
-            "  steady state (host {}):  {}  target p99 < {:.0} s: {}",
-            self.steady_source,
-            figures(&self.steady),
+            "  steady state, client on node{}: {}  target p99 < {:.0} s: {}",
+            steady.source,
+            figures(&steady.latency),
             STEADY_TARGET.as_secs_f64(),
-            verdict(&self.steady, STEADY_TARGET)
+            verdict(&steady.latency, STEADY_TARGET)
         )?;
         writeln!(
             f,
-            "  after a leader kill:     {}  target p99 < {:.0} s: {}",
+            "    spawn -> read by the source node: {}; then -> sink: {}",
+            short(&steady.observed),
+            short(&steady.delivered)
+        )?;
+        writeln!(
+            f,
+            "    included, the client's spawn to exit: {}; against an allowed target: {} (n {})",
+            short(&steady.ran),
+            short(&self.spawn),
+            self.spawn.len()
+        )?;
+        writeln!(
+            f,
+            "  kill -9 of the leader (node{}), client on node{} every {} ms, samples after the kill: \
+             {}  target p99 < {:.0} s: {}",
+            failover.killed,
+            failover.source,
+            INTERVAL.as_millis(),
             figures(&failover.after),
             FAILOVER_TARGET.as_secs_f64(),
             verdict(&failover.after, FAILOVER_TARGET)
@@ -625,25 +759,14 @@ impl fmt::Display for Alerts {
         );
         writeln!(
             f,
-            "    (kill -9 of node{} with samples from node{} every {} ms: node{} named leader {:.2} s \
-             later; first later alert at the sink {first} after the kill; {} lost after the kill, \
-             {} of {} before it; {} alerts received twice)",
-            failover.killed,
-            failover.source,
-            INTERVAL.as_millis(),
+            "    node{} named leader {:.2} s after the kill; first of these alerts at the sink {first} \
+             after it; lost: {} (before the kill: {} of {}); alerts received twice: {}",
             failover.new_leader,
             failover.elected.as_secs_f64(),
             failover.lost,
             failover.before.1,
             failover.before.0,
             self.repeated
-        )?;
-        writeln!(
-            f,
-            "  included: starting the client, spawn to exit: {} against an allowed target; \
-             {} in the steady-state samples",
-            figures(&self.spawn),
-            figures(&self.steady_ran)
         )
     }
 }
