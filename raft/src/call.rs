@@ -29,6 +29,10 @@ pub enum CallError {
     /// The request could not be encoded, or the reply decoded.
     #[error("bad message: {0}")]
     Codec(#[from] serde_json::Error),
+    /// The caller stopped waiting: the peer it called is no longer the
+    /// leader it knows (it died or was deposed while the call was out).
+    #[error("node {0} stopped being the leader before it answered")]
+    NotLeaderAnyMore(NodeId),
 }
 
 impl CallError {
@@ -46,7 +50,7 @@ impl CallError {
                     | TransportError::ConnectionLost { .. }
                     | TransportError::Closed
             ),
-            CallError::Codec(_) => false,
+            CallError::Codec(_) | CallError::NotLeaderAnyMore(_) => false,
         }
     }
 

@@ -246,7 +246,22 @@ impl Router {
             let addr = resolve(&node.addr).await?;
             call::call::<R>(&self.endpoint, leader, addr, rpc).await
         };
-        match sent.await {
+        // A leader killed mid-call never answers: stop waiting as soon as
+        // this node knows it is not the leader any more, rather than after
+        // the transport's timeout, so writes move on to its successor.
+        let deposed = async {
+            let _ = self
+                .raft
+                .wait(None)
+                .metrics(|m| m.current_leader != Some(leader), "the leader changes")
+                .await;
+            Err(CallError::NotLeaderAnyMore(leader))
+        };
+        let outcome = tokio::select! {
+            outcome = sent => outcome,
+            outcome = deposed => outcome,
+        };
+        match outcome {
             Ok(reply) => Ok(sort(reply)),
             // Nothing reached the leader: safe to try again once the
             // cluster has settled on a leader.

@@ -118,7 +118,8 @@ enum Outcome {
 impl RaiseTask {
     async fn run(mut self) {
         let mut in_flight: Option<InFlight> = None;
-        let mut retry = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        // Short: a write fails fast only when a leader change is under way.
+        let mut retry = Backoff::new(Duration::from_millis(50), Duration::from_secs(1));
         loop {
             let flush_in = self
                 .aggregator
