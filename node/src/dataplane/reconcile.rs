@@ -8,15 +8,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use serde::Serialize;
 use stockade_bpf::{
-    cgroup2_root, common::events::EVENT_EXEC, common::events::FLAG_UNKNOWN_BINARY, process_exists,
-    Dataplane, DataplaneSettings, Event, EventReader,
+    cgroup2_root, cgroup_id, common::events::EVENT_EXEC, common::events::FLAG_UNKNOWN_BINARY,
+    process_exists, Dataplane, DataplaneSettings, Event, EventReader,
 };
 use stockade_policy::{
     compile, ClusterState, Command, DataplaneEntries, Endpoint, IdentityId, NodeId, Subject,
@@ -32,7 +32,7 @@ use crate::alerts::observe::{self, RecentExecs};
 use crate::alerts::Raiser;
 use crate::cluster::ControlPlane;
 use crate::config::DataplaneConfig;
-use crate::inventory::ExecutableHasher;
+use crate::inventory::{procs, ExecutableHasher};
 
 /// How often the subtree is rescanned when nothing else prompts it.
 const RESCAN_EVERY: Duration = Duration::from_secs(2);
@@ -43,6 +43,10 @@ struct UnknownExec {
     pid: u32,
     path: String,
     zone: Option<ZoneId>,
+    /// Its cgroup, read while the event was fresh: a cgroup created just
+    /// before the exec is unknown to the kernel until the next rescan, but
+    /// may give the process its identity.
+    cgroup: Option<u64>,
 }
 
 /// The dataplane part of `GET /v1/status`.
@@ -115,6 +119,7 @@ pub fn start(
         publishing: None,
         raiser,
         unknown_execs: Vec::new(),
+        cgroup_root,
         hasher: ExecutableHasher::new(),
         recent_execs: RecentExecs::default(),
         compiled_revision: None,
@@ -139,6 +144,8 @@ struct Reconciler {
     /// Execs the kernel could not identify, judged after the next rescan:
     /// the binary may have been registered meanwhile.
     unknown_execs: Vec<UnknownExec>,
+    /// Where the cgroup v2 hierarchy is mounted.
+    cgroup_root: PathBuf,
     /// Digests of the binaries of unknown execs whose process has ended.
     hasher: ExecutableHasher,
     /// What the latest execs ran, for the alerts of short-lived processes.
@@ -341,6 +348,7 @@ impl Reconciler {
         let control = Arc::clone(&self.control);
         let (raiser, local) = (&self.raiser, &self.scan.workloads);
         let recent = &mut self.recent_execs;
+        let cgroup_root = &self.cgroup_root;
         control.with_state(|state| {
             reader.drain(|event: Event| {
                 if event.kind == EVENT_EXEC {
@@ -351,10 +359,14 @@ impl Reconciler {
                     if event.flags & FLAG_UNKNOWN_BINARY != 0
                         && !IdentityId(event.src.identity).is_allocatable()
                     {
+                        let cgroup = procs::cgroup_of(event.pid).and_then(|path| {
+                            cgroup_id(&cgroup_root.join(path.trim_start_matches('/'))).ok()
+                        });
                         unknown.push(UnknownExec {
                             pid: event.pid,
                             path: observe::c_string(&event.path),
                             zone: (event.src.zone != 0).then_some(ZoneId(event.src.zone)),
+                            cgroup,
                         });
                     }
                 } else if let Some(observation) = observe::flow(&event, state, local, recent) {
@@ -377,10 +389,18 @@ impl Reconciler {
         control.with_state(|state| {
             for exec in execs {
                 let key = WorkloadKey::Process(exec.pid);
-                let subject = self.subjects.get(&key).copied().unwrap_or(Subject {
-                    identity: IdentityId::UNKNOWN,
-                    zone: exec.zone,
-                });
+                let by_cgroup = exec
+                    .cgroup
+                    .and_then(|id| self.subjects.get(&WorkloadKey::Cgroup(id)));
+                let subject = self
+                    .subjects
+                    .get(&key)
+                    .or(by_cgroup)
+                    .copied()
+                    .unwrap_or(Subject {
+                        identity: IdentityId::UNKNOWN,
+                        zone: exec.zone,
+                    });
                 // A process that ended before the scan: hash its file.
                 let sha256 = match self.subjects.contains_key(&key) {
                     true => None,

@@ -52,6 +52,13 @@ fn read_process(dir: &Path, pid: u32) -> Option<ProcessInfo> {
     })
 }
 
+/// The cgroup v2 path of process `pid`, from the hierarchy's root, while
+/// it runs.
+pub fn cgroup_of(pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    cgroup_v2_path(&text)
+}
+
 /// The cgroup v2 path in a `/proc/PID/cgroup` text (the `0::` line).
 fn cgroup_v2_path(text: &str) -> Option<String> {
     text.lines()
