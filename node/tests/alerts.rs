@@ -411,6 +411,30 @@ fn alerts_reach_every_sink_across_a_leader_kill_and_a_sink_outage() {
     ] {
         assert!(kinds.contains(kind), "no {kind} alert in {kinds:?}");
     }
+    // The CLI shows them too, with their delivery per sink.
+    let out = lab
+        .command(survivor, BIN)
+        .args([
+            "alerts",
+            "--kind",
+            "sink_failing",
+            "--api",
+            &nodes.api_url(survivor),
+        ])
+        .env("STOCKADE_TOKEN", &nodes.admin_token)
+        .output()
+        .expect("run stockade alerts");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("sink_failing") && text.contains("siem:delivered"),
+        "{text}"
+    );
+    assert!(text.contains("sink siem: delivered through"), "{text}");
     for host in 1..=3 {
         assert!(
             !nodes.log(host).contains("panicked"),
