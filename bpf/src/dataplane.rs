@@ -28,6 +28,7 @@ use stockade_bpf_common::{
 use crate::{
     contents::{diff, MapContents, MapDiff},
     events::EventReader,
+    flows::FlowSummaries,
     loader::{self, Attachment, DataplaneSettings},
     offsets, BpfError,
 };
@@ -55,7 +56,7 @@ struct Maps {
     processes: HashMap<MapData, u32, Subject>,
     executables: HashMap<MapData, ExecKey, Subject>,
     zones: HashMap<MapData, u32, ZoneMode>,
-    flows: PerCpuHashMap<MapData, FlowKey, FlowStats>,
+    flows: Option<PerCpuHashMap<MapData, FlowKey, FlowStats>>,
     config: Array<MapData, DataplaneConfig>,
     stats: PerCpuArray<MapData, DataplaneStats>,
     events: Option<RingBuf<MapData>>,
@@ -94,7 +95,7 @@ impl Dataplane {
             processes: take(&mut ebpf, PROCESS_MAP)?,
             executables: take(&mut ebpf, EXEC_MAP)?,
             zones: take(&mut ebpf, ZONE_MAP)?,
-            flows: take(&mut ebpf, FLOW_MAP)?,
+            flows: Some(take(&mut ebpf, FLOW_MAP)?),
             config: take(&mut ebpf, CONFIG_MAP)?,
             stats: take(&mut ebpf, STATS_MAP)?,
             events: Some(take(&mut ebpf, EVENT_MAP)?),
@@ -211,22 +212,13 @@ impl Dataplane {
         }))
     }
 
-    /// The flow summaries, each summed over CPUs.
-    pub fn flows(&self) -> Result<BTreeMap<FlowKey, FlowStats>, BpfError> {
-        let mut out = BTreeMap::new();
-        for item in self.maps.flows.iter() {
-            let (key, per_cpu) = item.map_err(map_error(FLOW_MAP, "read"))?;
-            let mut total = FlowStats::default();
-            for cpu in per_cpu.iter().filter(|s| s.count > 0) {
-                total.count = total.count.saturating_add(cpu.count);
-                if total.first_seen_ns == 0 || cpu.first_seen_ns < total.first_seen_ns {
-                    total.first_seen_ns = cpu.first_seen_ns;
-                }
-                total.last_seen_ns = total.last_seen_ns.max(cpu.last_seen_ns);
-            }
-            out.insert(key, total);
-        }
-        Ok(out)
+    /// The flow summaries' reader. There is one; a second call fails.
+    pub fn take_flows(&mut self) -> Result<FlowSummaries, BpfError> {
+        self.maps
+            .flows
+            .take()
+            .map(FlowSummaries::new)
+            .ok_or(BpfError::MissingMap(FLOW_MAP))
     }
 
     /// The event ring buffer's reader. There is one; a second call fails.

@@ -226,7 +226,11 @@ fn enforce_refuses_with_eperm_until_a_rule_allows() {
             .any(|e| e.kind == EVENT_EXEC && e.src.identity == CLIENT),
         "the exec hook reported the client"
     );
-    let flows = dataplane.flows().expect("flow summaries");
+    let flows = dataplane
+        .take_flows()
+        .expect("the flow summaries")
+        .read()
+        .expect("flow summaries");
     assert!(flows
         .iter()
         .any(|(k, v)| k.src_identity == CLIENT && k.rule == 16 && v.count >= 1));
@@ -260,7 +264,11 @@ fn alert_mode_allows_with_an_alert_and_learn_mode_records() {
         .collect();
     assert_eq!(flows.len(), 1, "one first-seen flow, alerted: {flows:?}");
     assert_eq!(flows[0].flags, FLAG_ALERT | FLAG_FIRST_SEEN);
-    let summary = dataplane.flows().expect("flow summaries");
+    let summary = dataplane
+        .take_flows()
+        .expect("the flow summaries")
+        .read()
+        .expect("flow summaries");
     let count: u64 = summary
         .iter()
         .filter(|(k, _)| k.src_identity == CLIENT && k.dst_identity == SERVER)

@@ -169,6 +169,23 @@ impl Endpoint {
         .await
     }
 
+    /// Asks node `peer` at `addr` a query (see [`RpcHandler::query`]) and
+    /// returns its reply.
+    pub async fn query(
+        &self,
+        peer: NodeId,
+        addr: SocketAddr,
+        request: Bytes,
+    ) -> Result<Bytes, TransportError> {
+        let limit = self.inner.config.max_frame_bytes;
+        client::check_len(request.len(), limit)?;
+        within(addr, self.inner.config.call_timeout, async {
+            let stream = self.open(peer, addr).await?;
+            client::single(addr, stream, frame::KIND_QUERY, request, limit).await
+        })
+        .await
+    }
+
     /// Calls node `peer` with a header frame, then `body` streamed in bounded
     /// chunks (snapshots). The call timeout bounds each step, not the whole
     /// transfer.

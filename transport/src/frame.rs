@@ -16,6 +16,9 @@ pub(crate) const KIND_CALL: u8 = 1;
 pub(crate) const KIND_STREAM: u8 = 2;
 /// A join request from a node without a certificate: one request frame.
 pub(crate) const KIND_JOIN: u8 = 3;
+/// A node's question to another node about what it observed (flow queries):
+/// apart from Raft's calls so neither can be mistaken for the other.
+pub(crate) const KIND_QUERY: u8 = 4;
 
 /// The handler succeeded; the frame is its reply.
 pub(crate) const STATUS_OK: u8 = 0;

@@ -41,6 +41,14 @@ pub trait RpcHandler: Send + Sync + 'static {
         Err(RemoteError("streaming calls are not served here".into()))
     }
 
+    /// A query from an authenticated node about what this node observed
+    /// (its flow log): node-level reads, apart from the control plane's
+    /// calls. The default refuses it.
+    async fn query(&self, peer: NodeId, request: Bytes) -> Result<Bytes, RemoteError> {
+        let _ = (peer, request);
+        Err(RemoteError("queries are not served here".into()))
+    }
+
     /// A join request from a node that has no certificate yet: the only call
     /// unauthenticated peers can make. The default refuses it.
     async fn join(&self, request: Bytes) -> Result<Bytes, RemoteError> {

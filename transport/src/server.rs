@@ -152,6 +152,14 @@ async fn serve_stream(
                 .and_then(|reply| reply),
             Err(e) => return refuse(&mut send, &mut recv, peer, &e),
         },
+        (Peer::Node(id), frame::KIND_QUERY) => {
+            match read_single(&mut recv, max_frame_bytes).await {
+                Ok(request) => isolated(async move { handler.query(id, request).await })
+                    .await
+                    .and_then(|reply| reply),
+                Err(e) => return refuse(&mut send, &mut recv, peer, &e),
+            }
+        }
         (Peer::Joiner, frame::KIND_JOIN) => {
             match read_single(&mut recv, JOIN_MAX_FRAME_BYTES).await {
                 Ok(request) => isolated(async move { handler.join(request).await })

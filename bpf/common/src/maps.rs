@@ -207,8 +207,11 @@ pub const DIRECTION_EGRESS: u8 = 0;
 /// Which hook decided a flow: the receiver's side.
 pub const DIRECTION_INGRESS: u8 = 1;
 
-/// A flow summary's key: who talked to whom, on which port, and what the
-/// dataplane decided.
+/// A flow summary's key: which process talked to which address, who both
+/// ends are, on which port, and what the dataplane decided. The kernel
+/// aggregates every connection of one key into one summary, so the event
+/// stream carries only what is new (and denials), however many connections
+/// a workload makes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FlowKey {
@@ -216,8 +219,15 @@ pub struct FlowKey {
     pub src_identity: u32,
     /// Identity it was opened to.
     pub dst_identity: u32,
+    /// Zone of the opening side (0: none).
+    pub src_zone: u32,
+    /// Zone of the receiving side (0: none).
+    pub dst_zone: u32,
     /// The rule (or built-in reason) that decided.
     pub rule: u32,
+    /// The local process: the caller at egress, the listening socket's owner
+    /// at ingress (0 when not known).
+    pub pid: u32,
     /// Destination port.
     pub port: u16,
     /// IP protocol.
@@ -226,8 +236,13 @@ pub struct FlowKey {
     pub direction: u8,
     /// [`ACTION_ALLOW`] or [`ACTION_DENY`].
     pub action: u8,
+    /// [`FAMILY_IPV4`] or [`FAMILY_IPV6`].
+    pub family: u8,
     /// Zero.
-    pub pad: [u8; 3],
+    pub pad: [u8; 2],
+    /// The other end's address (IPv4-mapped for v4): the destination at
+    /// egress, the source at ingress.
+    pub remote: [u8; 16],
 }
 
 /// How often a flow summary's key was seen.
@@ -250,7 +265,7 @@ const _: () = assert!(core::mem::size_of::<IpcacheKey>() == 24);
 const _: () = assert!(core::mem::size_of::<Subject>() == 8);
 const _: () = assert!(core::mem::size_of::<ExecKey>() == 24);
 const _: () = assert!(core::mem::size_of::<ZoneMode>() == 4);
-const _: () = assert!(core::mem::size_of::<FlowKey>() == 20);
+const _: () = assert!(core::mem::size_of::<FlowKey>() == 48);
 const _: () = assert!(core::mem::size_of::<FlowStats>() == 24);
 
 // SAFETY: each type is #[repr(C)], Copy, made only of integers and byte

@@ -27,6 +27,9 @@ pub struct Flow {
     pub dst_port: u16,
     /// Thread group id of the caller; 0 outside process context.
     pub pid: u32,
+    /// The local process the flow is counted for: the caller at egress,
+    /// the listening socket's owner at ingress (0 when not known).
+    pub owner: u32,
 }
 
 /// What the dataplane does with a flow.
@@ -133,12 +136,21 @@ fn summarise(flow: &Flow, decision: &Decision) -> bool {
     let key = FlowKey {
         src_identity: flow.src.identity,
         dst_identity: flow.dst.identity,
+        src_zone: flow.src.zone,
+        dst_zone: flow.dst.zone,
         rule: decision.rule,
+        pid: flow.owner,
         port: flow.dst_port,
         protocol: flow.protocol,
         direction: flow.direction,
         action: decision.action,
-        pad: [0; 3],
+        family: flow.family,
+        pad: [0; 2],
+        remote: if flow.direction == DIRECTION_EGRESS {
+            flow.dst_addr
+        } else {
+            flow.src_addr
+        },
     };
     // SAFETY: a kernel helper with no preconditions.
     let now = unsafe { bpf_ktime_get_boot_ns() };

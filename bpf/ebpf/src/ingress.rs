@@ -84,10 +84,9 @@ fn is_loopback(h: &Header) -> bool {
 }
 
 #[inline(always)]
-fn receiver(ctx: &SkBuffContext, cookie: u64, h: &Header, port: u16) -> Subject {
-    if let Some(owner) = lru_get(&STK_SOCKETS, &cookie).and_then(|tgid| lru_get(&STK_PROCS, &tgid))
-    {
-        return owner;
+fn receiver(ctx: &SkBuffContext, owner: Option<u32>, h: &Header, port: u16) -> Subject {
+    if let Some(subject) = owner.and_then(|tgid| lru_get(&STK_PROCS, &tgid)) {
+        return subject;
     }
     // SAFETY: the context is a valid skb for the whole program.
     let cgroup = unsafe { bpf_skb_cgroup_id(ctx.skb.skb) };
@@ -125,14 +124,16 @@ pub fn stockade_ingress(ctx: SkBuffContext) -> i32 {
         if flags & (TCP_SYN | TCP_ACK) != TCP_SYN {
             return PASS;
         }
-    } else if lru_get(&STK_SOCKETS, &cookie).is_none() {
+    }
+    let owner = lru_get(&STK_SOCKETS, &cookie);
+    if h.protocol == IPPROTO_UDP && owner.is_none() {
         // Replies to a client's datagrams: the client's own send was the
         // checked flow. Only sockets a process bound are servers.
         return PASS;
     }
     let flow = Flow {
         src: address_subject(h.family, h.src, src_port),
-        dst: receiver(&ctx, cookie, &h, dst_port),
+        dst: receiver(&ctx, owner, &h, dst_port),
         protocol: h.protocol,
         direction: DIRECTION_INGRESS,
         family: h.family,
@@ -141,6 +142,7 @@ pub fn stockade_ingress(ctx: SkBuffContext) -> i32 {
         src_port,
         dst_port,
         pid: 0,
+        owner: owner.unwrap_or(0),
     };
     if decide_and_record(&flow) == ACTION_ALLOW {
         PASS

@@ -88,6 +88,7 @@ fn check(ctx: &SockAddrContext, family: u8) -> i32 {
         src_port: 0,
         dst_port,
         pid,
+        owner: pid,
     };
     if decide_and_record(&flow) == ACTION_ALLOW {
         PROCEED

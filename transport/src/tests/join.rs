@@ -123,7 +123,7 @@ async fn a_join_connection_may_only_join() {
         .expect("connect")
         .await
         .expect("join handshake");
-    for kind in [frame::KIND_CALL, frame::KIND_STREAM] {
+    for kind in [frame::KIND_CALL, frame::KIND_STREAM, frame::KIND_QUERY] {
         let stream = conn.open_bi().await.expect("stream");
         let err = client::single(two.addr, stream, kind, Bytes::from_static(b"sneaky"), 1024)
             .await

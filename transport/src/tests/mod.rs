@@ -45,6 +45,7 @@ pub(crate) struct Counting {
     pub(crate) calls: AtomicUsize,
     pub(crate) streams: AtomicUsize,
     pub(crate) joins: AtomicUsize,
+    pub(crate) queries: AtomicUsize,
 }
 
 impl Counting {
@@ -56,6 +57,9 @@ impl Counting {
     }
     pub(crate) fn joins(&self) -> usize {
         self.joins.load(Ordering::SeqCst)
+    }
+    pub(crate) fn queries(&self) -> usize {
+        self.queries.load(Ordering::SeqCst)
     }
 }
 
@@ -102,6 +106,16 @@ impl RpcHandler for Counting {
             hex(hash.finish().as_ref()),
             body.received(),
             String::from_utf8_lossy(&header)
+        )))
+    }
+
+    /// Replies `"{this node} answers {peer}: {request}"`.
+    async fn query(&self, peer: NodeId, request: Bytes) -> Result<Bytes, RemoteError> {
+        self.queries.fetch_add(1, Ordering::SeqCst);
+        Ok(Bytes::from(format!(
+            "{} answers {peer}: {}",
+            self.node_id,
+            String::from_utf8_lossy(&request)
         )))
     }
 

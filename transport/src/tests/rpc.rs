@@ -44,6 +44,22 @@ async fn round_trip_in_both_directions() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_reach_the_query_handler_not_the_call_handler() {
+    let ca = ClusterCa::generate("test").expect("ca");
+    let one = node(&ca, 1);
+    let two = node(&ca, 2);
+    let reply = one
+        .endpoint
+        .query(2, two.addr, Bytes::from_static(b"flows?"))
+        .await
+        .expect("1 asks 2");
+    assert_eq!(reply, Bytes::from_static(b"2 answers 1: flows?"));
+    assert_eq!((two.handler.queries(), two.handler.calls()), (1, 0));
+    one.endpoint.close().await;
+    two.endpoint.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_concurrent_calls_share_one_connection() {
     let ca = ClusterCa::generate("test").expect("ca");
     let one = node(&ca, 1);
