@@ -13,6 +13,7 @@ use crate::access::AccessCommand;
 use crate::alert::NewAlert;
 use crate::error::ValidationError;
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
+use crate::inventory::NodeInventory;
 use crate::state::{ClusterState, Settings};
 use crate::validate;
 use crate::{
@@ -123,6 +124,8 @@ pub enum Command {
         /// When (ms since the Unix epoch).
         at_ms: u64,
     },
+    /// Replace what a node reported running (its inventory).
+    ReportInventory(NodeInventory),
     /// A change to tokens, the certificate authority or the voter target.
     Access(AccessCommand),
     /// Several commands that take effect together or not at all.
@@ -194,11 +197,12 @@ impl Command {
         Ok(self.apply_valid(state))
     }
 
-    /// Whether the command changes anything but the alert log.
+    /// Whether the command changes anything the dataplane enforces (alerts
+    /// and inventories do not).
     fn changes_policy(&self) -> bool {
         !matches!(
             self,
-            Command::RaiseAlerts { .. } | Command::AckDelivery { .. }
+            Command::RaiseAlerts { .. } | Command::AckDelivery { .. } | Command::ReportInventory(_)
         )
     }
 
@@ -281,6 +285,7 @@ impl Command {
             }
             Command::RemoveNode { id } => {
                 state.nodes.remove(&id);
+                state.inventory.remove(&id);
                 Applied::Done
             }
             Command::UpsertSink(sink) => {
@@ -308,6 +313,10 @@ impl Command {
             }
             Command::SetSettings(settings) => {
                 state.settings = settings;
+                Applied::Done
+            }
+            Command::ReportInventory(inventory) => {
+                state.inventory.insert(inventory.node, inventory);
                 Applied::Done
             }
             Command::Access(access) => match access.apply_valid(state) {

@@ -27,6 +27,7 @@ mod diff;
 mod document;
 mod error;
 mod ids;
+mod inventory;
 mod model;
 #[cfg(feature = "openapi")]
 mod openapi;
@@ -51,6 +52,10 @@ pub use diff::{diff, Change, DiffEntry, PolicyDiff};
 pub use document::{DocIdentity, DocRule, DocZone, PolicyDocument, Secrets};
 pub use error::{DocumentError, ValidationError};
 pub use ids::{IdentityId, NodeId, RuleId, RuleRef, ZoneId};
+pub use inventory::{
+    InventoryFilter, InventoryWorkload, ListeningPort, NodeInventory, WorkloadStatus,
+    MAX_INVENTORY_WORKLOADS,
+};
 pub use model::{
     Action, AlertSink, Endpoint, Fingerprint, Identity, IdentityName, IdentityRule, L4Protocol,
     Mode, Node, Protocol, Rule, RuleSpec, Severity, SinkTarget, WebhookFormat, WorkloadSelector,

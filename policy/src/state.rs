@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::Access;
 use crate::alert::AlertLog;
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
+use crate::inventory::NodeInventory;
 use crate::{
     AlertSink, Endpoint, EndpointKey, Fingerprint, Identity, IdentityName, IdentityRule, Mode,
     Node, Rule, Sha256, Zone,
@@ -86,6 +87,9 @@ pub struct ClusterState {
     /// Alerts and their delivery to each sink.
     #[serde(default)]
     pub alerts: AlertLog,
+    /// What runs on each node, as each node last reported it.
+    #[serde(default)]
+    pub inventory: BTreeMap<NodeId, NodeInventory>,
 }
 
 impl Default for ClusterState {
@@ -113,6 +117,7 @@ impl ClusterState {
             access: Access::default(),
             policy_revision: 0,
             alerts: AlertLog::default(),
+            inventory: BTreeMap::new(),
         }
     }
 

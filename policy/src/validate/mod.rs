@@ -16,6 +16,7 @@ use crate::{
 };
 
 mod alert;
+mod inventory;
 mod rule;
 
 type Result = std::result::Result<(), ValidationError>;
@@ -76,6 +77,7 @@ pub(crate) fn command(command: &Command, state: &ClusterState) -> Result {
         Command::SetSettings(settings) => self::settings(settings),
         Command::RaiseAlerts { alerts } => alert::alerts(alerts, state),
         Command::AckDelivery { sink, through, .. } => alert::acknowledgement(sink, *through, state),
+        Command::ReportInventory(report) => inventory::report(report, state),
         Command::Access(access) => access.validate(state),
         Command::Batch { .. } => unreachable!("batches are validated by applying them to a copy"),
     }
