@@ -69,9 +69,12 @@ impl<R> Top<R> {
         if self.limit == 0 || !self.would_take(key) {
             return;
         }
-        self.heap.push(Reverse(Entry { key, record }));
-        if self.heap.len() > self.limit {
-            self.heap.pop();
+        let entry = Reverse(Entry { key, record });
+        if self.heap.len() < self.limit {
+            self.heap.push(entry);
+        } else if let Some(mut smallest) = self.heap.peek_mut() {
+            // Replace in place: one sift instead of a push and a pop.
+            *smallest = entry;
         }
     }
 
