@@ -26,6 +26,7 @@ pub mod compile;
 mod diff;
 mod document;
 mod error;
+mod flow;
 mod ids;
 mod inventory;
 mod model;
@@ -51,6 +52,7 @@ pub use compile::{
 pub use diff::{diff, Change, DiffEntry, PolicyDiff};
 pub use document::{DocIdentity, DocRule, DocZone, PolicyDocument, Secrets};
 pub use error::{DocumentError, ValidationError};
+pub use flow::{FlowFilter, FlowPeer, FlowProcess, FlowRecord, PeerClass};
 pub use ids::{IdentityId, NodeId, RuleId, RuleRef, ZoneId};
 pub use inventory::{
     InventoryFilter, InventoryWorkload, ListeningPort, NodeInventory, WorkloadStatus,
