@@ -34,6 +34,7 @@ mod model;
 mod openapi;
 mod resolve;
 mod state;
+mod topology;
 mod validate;
 mod values;
 
@@ -65,6 +66,7 @@ pub use model::{
 };
 pub use resolve::{Resolution, Subject, WorkloadFacts};
 pub use state::{ClusterState, Settings};
+pub use topology::{to_dot, topology, Level, Topology, TopologyEdge, TopologyNode};
 pub use values::{AppSelector, EndpointKey, ParseError, Peer, PortRange, Secret, Sha256};
 
 #[cfg(test)]

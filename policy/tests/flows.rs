@@ -6,8 +6,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
 use stockade_policy::{
-    Action, Direction, FlowFilter, FlowPeer, FlowProcess, FlowRecord, IdentityName, L4Protocol,
-    NodeId, PeerClass, RuleId, RuleRef,
+    topology, Action, Direction, FlowFilter, FlowPeer, FlowProcess, FlowRecord, IdentityName,
+    L4Protocol, Level, NodeId, PeerClass, RuleId, RuleRef,
 };
 
 fn ip() -> impl Strategy<Value = IpAddr> {
@@ -126,6 +126,20 @@ proptest! {
         let json = serde_json::to_string(&record).expect("a record serialises");
         let back: FlowRecord = serde_json::from_str(&json).expect("and reads back");
         prop_assert_eq!(back, record);
+    }
+
+    /// Whatever the records, every level draws a graph whose edges join
+    /// declared vertices, and never panics on extreme counters.
+    #[test]
+    fn any_records_draw_a_consistent_graph(records in proptest::collection::vec(record(), 0..12)) {
+        for level in [Level::Zone, Level::App, Level::Service, Level::Process] {
+            let t = topology(&records, level);
+            for edge in &t.edges {
+                prop_assert!(t.nodes.iter().any(|n| n.id == edge.from));
+                prop_assert!(t.nodes.iter().any(|n| n.id == edge.to));
+                prop_assert!(edge.allowed.max(edge.denied) <= edge.connections);
+            }
+        }
     }
 
     /// What a filter writes, it reads back, from a query string as from JSON.

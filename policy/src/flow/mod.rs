@@ -5,12 +5,12 @@
 //! flow (same ends, protocol, verdict and rule) over the window, and enriches
 //! both ends with what it knows: identity, zone, node, process. Records are
 //! the raw material of the flow log, of the [`FlowFilter`] queries people run
-//! over it, and of the topology graph.
+//! over it, and of the [topology](crate::topology()) graph.
 //!
 //! A connection between two Stockade nodes is recorded twice: as `egress` by
 //! the caller's node and as `ingress` by the receiver's node. Records keep
 //! both — each node only knows its half — and consumers that count
-//! connections decide which half to trust.
+//! connections decide which half to trust (see [`crate::topology()`]).
 //!
 //! The JSON form of a record:
 //!
@@ -199,6 +199,12 @@ pub(crate) fn rule_ref_schema() -> utoipa::openapi::schema::Schema {
         .item(built_in)
         .build();
     Schema::OneOf(one_of)
+}
+
+/// The schema of a list of [`RuleRef`]s, as a topology edge writes them.
+#[cfg(feature = "openapi")]
+pub(crate) fn rule_refs_schema() -> utoipa::openapi::schema::Array {
+    utoipa::openapi::schema::Array::new(rule_ref_schema())
 }
 
 #[cfg(all(test, feature = "openapi"))]
