@@ -14,6 +14,10 @@
 //! exported to a TOML [document](PolicyDocument), reviewed, [diffed](diff())
 //! and imported back as one all-or-nothing batch.
 //!
+//! What the dataplane saw comes back as [flow records](FlowRecord), which a
+//! [`FlowFilter`] queries and [`topology()`] folds into a graph of who talks
+//! to whom, by zone, app, service or process.
+//!
 //! Nothing here performs I/O, reads a clock or draws a random number.
 //!
 //! With the `openapi` feature (off by default), the types the admin API reads
