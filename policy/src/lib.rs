@@ -38,6 +38,7 @@ mod model;
 mod openapi;
 mod resolve;
 mod state;
+mod template;
 mod topology;
 mod validate;
 mod values;
@@ -70,6 +71,7 @@ pub use model::{
 };
 pub use resolve::{Resolution, Subject, WorkloadFacts};
 pub use state::{ClusterState, Settings};
+pub use template::{apply_template, templates, Template, TemplateParams};
 pub use topology::{to_dot, topology, Level, Topology, TopologyEdge, TopologyNode};
 pub use values::{AppSelector, EndpointKey, ParseError, Peer, PortRange, Secret, Sha256};
 
