@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::AccessCommand;
 use crate::alert::NewAlert;
+use crate::baseline::{learned_rules, EdgeKey, LinkChoice, ObservedEdge};
 use crate::error::ValidationError;
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
 use crate::inventory::NodeInventory;
@@ -126,6 +127,24 @@ pub enum Command {
     },
     /// Replace what a node reported running (its inventory).
     ReportInventory(NodeInventory),
+    /// Merge the flow edges a node observed into the baseline. Edges where
+    /// neither side's zone is learning, or that name an identity the state
+    /// does not define, are skipped.
+    LearnEdges {
+        /// The node that observed them.
+        node: NodeId,
+        /// What it saw since its last report.
+        edges: Vec<ObservedEdge>,
+    },
+    /// Accept, snooze or deny links of the baseline.
+    DecideLinks {
+        /// The links (baseline edges).
+        links: Vec<EdgeKey>,
+        /// What to do with them.
+        decision: LinkChoice,
+        /// When the operator decided (ms since the Unix epoch).
+        at_ms: u64,
+    },
     /// A change to tokens, the certificate authority or the voter target.
     Access(AccessCommand),
     /// Several commands that take effect together or not at all.
@@ -146,6 +165,9 @@ pub enum Applied {
     Identity(IdentityId),
     /// The rule with this number was created or replaced.
     Rule(RuleId),
+    /// The rules with these numbers were created (accepted baseline links;
+    /// empty when identical rules existed already).
+    Rules(Vec<RuleId>),
     /// The node with this id was admitted.
     Node(NodeId),
     /// The change was made; it allocates no number.
@@ -197,12 +219,20 @@ impl Command {
         Ok(self.apply_valid(state))
     }
 
-    /// Whether the command changes anything the dataplane enforces (alerts
-    /// and inventories do not).
+    /// Whether the command changes anything but the alert log and the
+    /// baseline's record of flows and decisions, and the nodes'
+    /// inventories.
     fn changes_policy(&self) -> bool {
         !matches!(
             self,
-            Command::RaiseAlerts { .. } | Command::AckDelivery { .. } | Command::ReportInventory(_)
+            Command::RaiseAlerts { .. }
+                | Command::AckDelivery { .. }
+                | Command::LearnEdges { .. }
+                | Command::ReportInventory(_)
+                | Command::DecideLinks {
+                    decision: LinkChoice::Snooze | LinkChoice::Deny,
+                    ..
+                }
         )
     }
 
@@ -232,6 +262,7 @@ impl Command {
                 Applied::Zone(id)
             }
             Command::RemoveZone { name } => {
+                state.baseline.forget_zone(&name);
                 state.zones.remove(&name);
                 Applied::Done
             }
@@ -242,6 +273,7 @@ impl Command {
                 Applied::Identity(id)
             }
             Command::RemoveIdentity { name } => {
+                state.baseline.forget_identity(&name);
                 state.identities.retain(|_, i| i.name != name);
                 Applied::Done
             }
@@ -261,12 +293,7 @@ impl Command {
                 state.fingerprints.remove(&sha256);
                 Applied::Done
             }
-            Command::UpsertRule { id, spec } => {
-                let id = id.unwrap_or(RuleId(state.next_rule_id));
-                state.next_rule_id = state.next_rule_id.max(id.0 + 1);
-                state.rules.insert(id, Rule { id, spec });
-                Applied::Rule(id)
-            }
+            Command::UpsertRule { id, spec } => Applied::Rule(upsert_rule(state, id, spec)),
             Command::RemoveRule { id } => {
                 state.rules.remove(&id);
                 Applied::Done
@@ -311,6 +338,34 @@ impl Command {
                 state.alerts.acknowledge(&sink, through, at_ms);
                 Applied::Done
             }
+            Command::LearnEdges { node, edges } => {
+                // `learn` reads the rest of the state (zones, identities)
+                // while the baseline changes.
+                let mut baseline = std::mem::take(&mut state.baseline);
+                let max = state.settings.baseline_max_edges as usize;
+                baseline.learn(state, node, &edges, max);
+                state.baseline = baseline;
+                Applied::Done
+            }
+            Command::DecideLinks {
+                links,
+                decision,
+                at_ms,
+            } => {
+                let mut created = Vec::new();
+                if decision == LinkChoice::Accept {
+                    for spec in learned_rules(&links) {
+                        if !state.rules.values().any(|r| r.spec == spec) {
+                            created.push(upsert_rule(state, None, spec));
+                        }
+                    }
+                }
+                state.baseline.decide(&links, decision, at_ms);
+                match decision {
+                    LinkChoice::Accept => Applied::Rules(created),
+                    LinkChoice::Snooze | LinkChoice::Deny => Applied::Done,
+                }
+            }
             Command::SetSettings(settings) => {
                 state.settings = settings;
                 Applied::Done
@@ -326,4 +381,13 @@ impl Command {
             Command::Batch { .. } => unreachable!("batches are applied by `apply`"),
         }
     }
+}
+
+/// Creates the rule `spec` under a new number, or replaces rule `id`: the one
+/// place rule numbers are allocated.
+fn upsert_rule(state: &mut ClusterState, id: Option<RuleId>, spec: RuleSpec) -> RuleId {
+    let id = id.unwrap_or(RuleId(state.next_rule_id));
+    state.next_rule_id = state.next_rule_id.max(id.0 + 1);
+    state.rules.insert(id, Rule { id, spec });
+    id
 }

@@ -99,10 +99,12 @@ pub struct DocRule {
 }
 
 impl DocRule {
-    fn from_spec(id: RuleId, spec: &RuleSpec) -> Self {
+    /// The rule `spec` as written in a document, with its number if it has
+    /// one.
+    pub(crate) fn from_spec(id: Option<RuleId>, spec: &RuleSpec) -> Self {
         let spec = spec.clone();
         DocRule {
-            id: Some(id),
+            id,
             from: spec.from,
             to: spec.to,
             protocol: spec.protocol,
@@ -223,7 +225,7 @@ impl PolicyDocument {
             rules: state
                 .rules
                 .values()
-                .map(|r| DocRule::from_spec(r.id, &r.spec))
+                .map(|r| DocRule::from_spec(Some(r.id), &r.spec))
                 .collect(),
             sinks,
         }

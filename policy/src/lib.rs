@@ -18,6 +18,11 @@
 //! [`FlowFilter`] queries and [`topology()`] folds into a graph of who talks
 //! to whom, by zone, app, service or process.
 //!
+//! Zones in `learn` mode build a [`Baseline`] of the flows they make;
+//! [`propose`] turns it into the narrowest allow rules that cover it, for an
+//! operator to accept, snooze or deny link by link. [Templates](templates)
+//! give the rule a common server (DNS, NTP, PostgreSQL, …) needs.
+//!
 //! Nothing here performs I/O, reads a clock or draws a random number.
 //!
 //! With the `openapi` feature (off by default), the types the admin API reads
@@ -25,6 +30,7 @@
 
 mod access;
 mod alert;
+mod baseline;
 mod command;
 pub mod compile;
 mod diff;
@@ -49,6 +55,10 @@ pub use access::{
 pub use alert::{
     Alert, AlertClass, AlertFlow, AlertId, AlertKind, AlertLog, AlertWorkload, Cursor, FlowEnd,
     NewAlert, MAX_ALERTS_PER_COMMAND,
+};
+pub use baseline::{
+    propose, Baseline, BaselineEdge, EdgeKey, EdgeTarget, LinkChoice, LinkDecision, ObservedEdge,
+    Proposal, ProposedLink, ProposedRule, LEARNED_RULE_OWNER, MAX_EDGES_PER_COMMAND,
 };
 pub use command::{Applied, Command};
 pub use compile::{

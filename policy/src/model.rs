@@ -184,6 +184,7 @@ impl Protocol {
 /// A protocol a packet actually has, with its IP protocol number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum L4Protocol {
     /// IP protocol 6.
     Tcp = 6,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::Access;
 use crate::alert::AlertLog;
+use crate::baseline::Baseline;
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
 use crate::inventory::NodeInventory;
 use crate::{
@@ -31,14 +32,26 @@ pub struct Settings {
     /// `backlog_overflow` alert.
     #[serde(default = "Settings::default_alert_retention")]
     pub alert_retention: u32,
+    /// How many edges the baseline holds at most. Past it, new edges are
+    /// counted as dropped rather than recorded, so a noisy learning zone
+    /// cannot grow the replicated state without bound.
+    #[serde(default = "Settings::default_baseline_max_edges")]
+    pub baseline_max_edges: u32,
 }
 
 impl Settings {
     /// Alerts kept when the settings do not say.
     pub const DEFAULT_ALERT_RETENTION: u32 = 10_000;
 
+    /// Baseline edges kept when the settings do not say.
+    pub const DEFAULT_BASELINE_MAX_EDGES: u32 = 50_000;
+
     fn default_alert_retention() -> u32 {
         Self::DEFAULT_ALERT_RETENTION
+    }
+
+    fn default_baseline_max_edges() -> u32 {
+        Self::DEFAULT_BASELINE_MAX_EDGES
     }
 }
 
@@ -47,6 +60,7 @@ impl Default for Settings {
         Settings {
             unmanaged_mode: Mode::Learn,
             alert_retention: Self::DEFAULT_ALERT_RETENTION,
+            baseline_max_edges: Self::DEFAULT_BASELINE_MAX_EDGES,
         }
     }
 }
@@ -80,8 +94,9 @@ pub struct ClusterState {
     pub next_rule_id: u32,
     /// API tokens, join tokens, the CA and the voter target.
     pub access: Access,
-    /// Counts the commands that changed anything but alerts: what the
-    /// dataplane enforces can only have changed when this did.
+    /// Counts the commands that changed anything but alerts and the
+    /// baseline: what the dataplane enforces can only have changed when
+    /// this did.
     #[serde(default)]
     pub policy_revision: u64,
     /// Alerts and their delivery to each sink.
@@ -90,6 +105,10 @@ pub struct ClusterState {
     /// What runs on each node, as each node last reported it.
     #[serde(default)]
     pub inventory: BTreeMap<NodeId, NodeInventory>,
+    /// The flows zones in `learn` mode were seen to make, and the decisions
+    /// taken on them.
+    #[serde(default)]
+    pub baseline: Baseline,
 }
 
 impl Default for ClusterState {
@@ -118,6 +137,7 @@ impl ClusterState {
             policy_revision: 0,
             alerts: AlertLog::default(),
             inventory: BTreeMap::new(),
+            baseline: Baseline::default(),
         }
     }
 

@@ -162,7 +162,7 @@ fn command() -> impl Strategy<Value = Command> {
             classes: vec![],
             max_per_minute: None,
         })),
-        1 => (mode(), 5u32..40).prop_map(|(unmanaged_mode, alert_retention)| Command::SetSettings(Settings { unmanaged_mode, alert_retention })),
+        1 => (mode(), 5u32..40).prop_map(|(unmanaged_mode, alert_retention)| Command::SetSettings(Settings { unmanaged_mode, alert_retention, ..Settings::default() })),
         2 => (1u64..4, proptest::collection::vec((0u8..3, 1u64..5, any::<bool>()), 1..6))
             .prop_map(|(node, alerts)| Command::RaiseAlerts { alerts: alerts.into_iter().map(|(kind, count, repeat)| NewAlert {
                 // A repeated id stands for a retried write.

@@ -16,6 +16,7 @@
 mod dataplane;
 mod index;
 pub mod ports;
+mod verdicts;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -33,6 +34,7 @@ use crate::state::ClusterState;
 use crate::{Action, L4Protocol, Peer, PortRange, Rule};
 use index::IdentityIndex;
 use ports::Claim;
+pub(crate) use verdicts::RuleVerdicts;
 
 /// A workload running on the node, with what the node knows about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,6 +16,7 @@ use crate::{
 };
 
 mod alert;
+mod baseline;
 mod inventory;
 mod rule;
 
@@ -78,6 +79,10 @@ pub(crate) fn command(command: &Command, state: &ClusterState) -> Result {
         Command::RaiseAlerts { alerts } => alert::alerts(alerts, state),
         Command::AckDelivery { sink, through, .. } => alert::acknowledgement(sink, *through, state),
         Command::ReportInventory(report) => inventory::report(report, state),
+        Command::LearnEdges { node, edges } => baseline::learned_edges(*node, edges, state),
+        Command::DecideLinks {
+            links, decision, ..
+        } => baseline::decision(links, *decision, state),
         Command::Access(access) => access.validate(state),
         Command::Batch { .. } => unreachable!("batches are validated by applying them to a copy"),
     }
@@ -453,16 +458,21 @@ fn is_http_url(url: &str) -> bool {
 
 fn settings(settings: &Settings) -> Result {
     const RETENTION: std::ops::RangeInclusive<u32> = 10..=1_000_000;
-    if !RETENTION.contains(&settings.alert_retention) {
-        return fail(
-            "alert_retention",
-            format!(
-                "{} is outside {}..={}",
-                settings.alert_retention,
-                RETENTION.start(),
-                RETENTION.end()
-            ),
-        );
+    const BASELINE_EDGES: std::ops::RangeInclusive<u32> = 100..=1_000_000;
+    for (field, value, range) in [
+        ("alert_retention", settings.alert_retention, RETENTION),
+        (
+            "baseline_max_edges",
+            settings.baseline_max_edges,
+            BASELINE_EDGES,
+        ),
+    ] {
+        if !range.contains(&value) {
+            return fail(
+                field,
+                format!("{value} is outside {}..={}", range.start(), range.end()),
+            );
+        }
     }
     Ok(())
 }
