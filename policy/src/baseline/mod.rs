@@ -175,11 +175,11 @@ pub enum LinkChoice {
 pub struct Baseline {
     /// Every edge seen in a zone while it learned.
     #[serde(with = "pairs")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<(EdgeKey, BaselineEdge)>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<(EdgeKey, BaselineEdge)>, default = json!([])))]
     pub edges: BTreeMap<EdgeKey, BaselineEdge>,
     /// Snoozed and denied links.
     #[serde(with = "pairs")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<(EdgeKey, LinkDecision)>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<(EdgeKey, LinkDecision)>, default = json!([])))]
     pub decisions: BTreeMap<EdgeKey, LinkDecision>,
     /// Edges not recorded because the baseline was full (see
     /// `Settings::baseline_max_edges`): a non-zero count means the baseline
