@@ -1,6 +1,7 @@
-//! Property tests of the policy engine: determinism of `apply`, round trips of
-//! policy documents, zone isolation in compiled dataplanes, and validation of
-//! every class of malformed input.
+//! Property tests of the policy engine: determinism of `apply` (baseline
+//! learning and link decisions included), round trips of policy documents,
+//! zone isolation in compiled dataplanes, and validation of every class of
+//! malformed input.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -8,10 +9,10 @@ use ipnet::{IpNet, Ipv4Net};
 use proptest::prelude::*;
 use stockade_policy::{
     compile, Action, AlertClass, AlertId, AlertKind, AlertSink, AppSelector, ClusterState, Command,
-    Direction, Endpoint, Fingerprint, FlowQuery, IdentityId, IdentityName, IdentityRule,
-    L4Protocol, LocalWorkloads, Mode, NewAlert, Node, NodeId, Peer, PolicyDocument, PortRange,
-    Protocol, RuleId, RuleRef, RuleSpec, Secret, Secrets, Settings, Severity, Sha256, SinkTarget,
-    Subject, WorkloadSelector, ZoneId,
+    Direction, EdgeKey, EdgeTarget, Endpoint, Fingerprint, FlowQuery, IdentityId, IdentityName,
+    IdentityRule, L4Protocol, LinkChoice, LocalWorkloads, Mode, NewAlert, Node, NodeId,
+    ObservedEdge, Peer, PolicyDocument, PortRange, Protocol, RuleId, RuleRef, RuleSpec, Secret,
+    Secrets, Settings, Severity, Sha256, SinkTarget, Subject, WorkloadSelector, ZoneId,
 };
 
 const ZONES: &[&str] = &["prod", "dev", "pci"];
@@ -69,6 +70,31 @@ fn peer() -> impl Strategy<Value = Peer> {
             })),
         1 => pick(CIDRS).prop_map(|c| Peer::Cidr(c.parse().expect("universe CIDRs are valid"))),
     ]
+}
+
+/// A flow edge of the universe: between identities, or to one address
+/// outside the cluster.
+fn edge_key() -> impl Strategy<Value = EdgeKey> {
+    let to = prop_oneof![
+        3 => identity_name().prop_map(EdgeTarget::Identity),
+        1 => Just(EdgeTarget::Address(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)))),
+    ];
+    (
+        identity_name(),
+        to,
+        any::<bool>(),
+        prop_oneof![Just(80u16), Just(5432)],
+    )
+        .prop_map(|(from, to, udp, port)| EdgeKey {
+            from,
+            to,
+            protocol: if udp {
+                L4Protocol::Udp
+            } else {
+                L4Protocol::Tcp
+            },
+            port,
+        })
 }
 
 fn port_range() -> impl Strategy<Value = PortRange> {
@@ -181,6 +207,18 @@ fn command() -> impl Strategy<Value = Command> {
                 summary: "seen".into(),
             }).collect() }),
         1 => (pick(ZONES), 0u64..20).prop_map(|(zone, through)| Command::AckDelivery { sink: format!("{zone}-team"), through, at_ms: through }),
+        2 => (1u64..4, proptest::collection::vec((edge_key(), 0u64..3, 0u64..50, 0u64..50), 1..5))
+            .prop_map(|(node, edges)| Command::LearnEdges {
+                node: NodeId(node),
+                // No connection, or a first after a last, exercise refusals.
+                edges: edges.into_iter().map(|(key, connections, first_ms, last_ms)| ObservedEdge {
+                    key, connections, first_ms, last_ms,
+                }).collect(),
+            }),
+        1 => (proptest::collection::vec(edge_key(), 1..3), 0u8..3, 0u64..100).prop_map(|(links, choice, at_ms)| {
+            let decision = [LinkChoice::Accept, LinkChoice::Snooze, LinkChoice::Deny][usize::from(choice)];
+            Command::DecideLinks { links, decision, at_ms }
+        }),
     ]
 }
 
