@@ -7,7 +7,20 @@ use serde_json::{json, Value};
 use crate::cli::{AlertsArgs, ApiArgs, FingerprintArgs, RemoveArgs, TokenCreateArgs};
 use crate::inventory::ExecutableHasher;
 
-fn call(api: &ApiArgs, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+/// Calls the admin API and reads its JSON reply; an HTTP error becomes an
+/// error with the API's message.
+pub(crate) fn call(api: &ApiArgs, method: &str, path: &str, body: Option<Value>) -> Result<Value> {
+    serde_json::from_str(&call_text(api, method, path, body)?)
+        .with_context(|| format!("reading the reply of {path}"))
+}
+
+/// Calls the admin API and returns its reply as text.
+pub(crate) fn call_text(
+    api: &ApiArgs,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Result<String> {
     let url = format!("{}{path}", api.url.trim_end_matches('/'));
     let request =
         ureq::request(method, &url).set("Authorization", &format!("Bearer {}", api.token));
@@ -17,7 +30,7 @@ fn call(api: &ApiArgs, method: &str, path: &str, body: Option<Value>) -> Result<
     };
     match sent {
         Ok(reply) => reply
-            .into_json()
+            .into_string()
             .with_context(|| format!("reading the reply of {url}")),
         Err(ureq::Error::Status(code, reply)) => {
             let text = reply.into_string().unwrap_or_default();

@@ -33,8 +33,15 @@ pub enum Command {
     Leave(ApiArgs),
     /// Take another node out of the cluster.
     Remove(RemoveArgs),
-    /// List this machine's processes with the identity a policy gives each.
+    /// List what runs on every node, with each workload's identity; unknown
+    /// binaries stand out.
     Inventory(InventoryArgs),
+    /// Query the flow records of every node: who talked to whom, which
+    /// process, the verdict and the rule that decided it.
+    Flows(FlowsArgs),
+    /// Draw the cluster's observed topology (zones, apps, services or
+    /// processes, and the flows between them).
+    Topology(TopologyArgs),
     /// Register binaries (e.g. from a CI pipeline) as an application's: only
     /// these binaries will carry its identity.
     Fingerprint(FingerprintArgs),
@@ -62,6 +69,9 @@ pub enum PolicyCommand {
     Decide(DecideArgs),
     /// Print the embedded demo policy document.
     Default,
+    /// List this machine's processes with the identity a policy document
+    /// gives each (offline: no cluster needed).
+    Inventory(LocalInventoryArgs),
 }
 
 /// Arguments of `stockade policy check`.
@@ -222,10 +232,74 @@ pub struct FingerprintArgs {
     pub api: ApiArgs,
 }
 
-/// Arguments of `stockade inventory`.
+/// Arguments of `stockade policy inventory`.
 #[derive(Debug, Args)]
-pub struct InventoryArgs {
+pub struct LocalInventoryArgs {
     /// The policy document; the embedded demo policy when absent.
     #[arg(long)]
     pub policy: Option<PathBuf>,
+}
+
+/// Arguments of `stockade inventory`.
+#[derive(Debug, Args)]
+pub struct InventoryArgs {
+    /// Only workloads of this zone.
+    #[arg(long)]
+    pub zone: Option<String>,
+    /// Only workloads of this app.
+    #[arg(long)]
+    pub app: Option<String>,
+    /// Only workloads of this node (its id).
+    #[arg(long)]
+    pub node: Option<u64>,
+    /// Only workloads whose binary has no identity.
+    #[arg(long)]
+    pub unknown: bool,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// Arguments of `stockade flows`.
+#[derive(Debug, Args)]
+pub struct FlowsArgs {
+    /// Filters, as `GET /v1/flows` takes them: `zone=prod`, `app=web`,
+    /// `node=2`, `action=deny`, `port=5432`, `unknown=true`, …
+    #[arg(value_name = "NAME=VALUE")]
+    pub filters: Vec<String>,
+    /// Only flows seen within this long (e.g. `10m`, `2h`).
+    #[arg(long)]
+    pub since: Option<humantime::Duration>,
+    /// The newest this many.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print JSON lines (one record per line, as a SIEM takes them).
+    #[arg(long)]
+    pub jsonl: bool,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// Arguments of `stockade topology`.
+#[derive(Debug, Args)]
+pub struct TopologyArgs {
+    /// `zone`, `app`, `service` or `process`.
+    #[arg(long, default_value = "app")]
+    pub level: String,
+    /// Only flows seen within this long (e.g. `10m`, `2h`).
+    #[arg(long)]
+    pub since: Option<humantime::Duration>,
+    /// Render the picture to this SVG file (with Graphviz's `dot`).
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Print the Graphviz DOT source.
+    #[arg(long)]
+    pub dot: bool,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
 }

@@ -2,18 +2,19 @@
 //! the status, joining nodes, and keeping the voter count odd and bounded.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use stockade_policy::{AccessCommand, Applied, ClusterState, Command, NodeId, ValidationError};
 use stockade_raft::openraft::ChangeMembers;
 use stockade_raft::{NodeAddr, RaftRpcServer, RaftStatus, StockadeRaft};
-use stockade_transport::{Bytes, ClusterCa, RemoteError, RpcHandler, StreamBody};
+use stockade_transport::{Bytes, ClusterCa, Endpoint, RemoteError, RpcHandler, StreamBody};
 
 use crate::alerts::Telemetry;
 use crate::clock;
 use crate::dataplane::DataplaneStatus;
+use crate::flows::{FlowStatus, FlowStore};
 use crate::tokens::secret_digest;
 
 pub use stockade_raft::ReadError;
@@ -60,6 +61,9 @@ pub struct Status {
     /// The kernel dataplane, when this node runs one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dataplane: Option<DataplaneStatus>,
+    /// The flow log, when this node runs a dataplane.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flows: Option<FlowStatus>,
 }
 
 /// A joining node's request: its token, name, address and CSR.
@@ -90,20 +94,47 @@ pub struct JoinReply {
 pub struct ControlPlane {
     name: String,
     raft: StockadeRaft,
+    endpoint: Endpoint,
     ca_fingerprint: String,
     dataplane: Mutex<Option<DataplaneStatus>>,
     alerting: Telemetry,
+    /// The flow log, once the dataplane runs.
+    flows: OnceLock<Arc<FlowStore>>,
 }
 
 impl ControlPlane {
-    /// Wraps a started Raft member.
-    pub fn new(name: String, raft: StockadeRaft, ca_fingerprint: String) -> Self {
+    /// Wraps a started Raft member and the endpoint it talks through.
+    pub fn new(
+        name: String,
+        raft: StockadeRaft,
+        endpoint: Endpoint,
+        ca_fingerprint: String,
+    ) -> Self {
         ControlPlane {
             name,
             raft,
+            endpoint,
             ca_fingerprint,
             dataplane: Mutex::new(None),
             alerting: Telemetry::default(),
+            flows: OnceLock::new(),
+        }
+    }
+
+    /// The QUIC endpoint, for node-to-node queries.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// This node's flow log, when its dataplane runs.
+    pub fn flows(&self) -> Option<&Arc<FlowStore>> {
+        self.flows.get()
+    }
+
+    /// Records where this node's flow log is (once).
+    pub fn set_flows(&self, store: Arc<FlowStore>) {
+        if self.flows.set(store).is_err() {
+            tracing::warn!("the flow log was already set; keeping the first");
         }
     }
 
@@ -150,6 +181,7 @@ impl ControlPlane {
             name: self.name.clone(),
             raft: self.raft.status(),
             dataplane: self.dataplane_status(),
+            flows: self.flows().map(|f| f.status()),
         }
     }
 
@@ -347,6 +379,15 @@ impl RpcHandler for NodeRpcHandler {
         body: &mut StreamBody,
     ) -> Result<Bytes, RemoteError> {
         self.raft.handle_streaming(peer, header, body).await
+    }
+
+    async fn query(&self, _peer: u64, request: Bytes) -> Result<Bytes, RemoteError> {
+        let control = Arc::clone(&self.control);
+        // Reading the log is file I/O: off the async workers.
+        tokio::task::spawn_blocking(move || crate::flows::query::answer(&control, &request))
+            .await
+            .map_err(|e| RemoteError(format!("the query failed: {e}")))?
+            .map_err(RemoteError)
     }
 
     async fn join(&self, request: Bytes) -> Result<Bytes, RemoteError> {

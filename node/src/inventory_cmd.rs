@@ -1,5 +1,5 @@
-//! `stockade inventory`: every process on this machine with the identity a
-//! policy gives it, and why.
+//! `stockade policy inventory`: every process on this machine with the
+//! identity a policy document gives it, and why.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,13 +7,13 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use stockade_policy::{explain, LocalWorkloads, NodeId, PolicyDocument, WorkloadFacts};
 
-use crate::cli::InventoryArgs;
+use crate::cli::LocalInventoryArgs;
 use crate::demo::describe;
 use crate::inventory::{procs, ExecutableHasher};
 use crate::policy_cmd::{read_document, LoadedPolicy, DEMO_POLICY};
 
-/// `stockade inventory [--policy FILE]`.
-pub fn run(args: &InventoryArgs) -> Result<ExitCode> {
+/// `stockade policy inventory [--policy FILE]`.
+pub fn run(args: &LocalInventoryArgs) -> Result<ExitCode> {
     let doc = match &args.policy {
         Some(path) => read_document(path)?,
         None => PolicyDocument::parse(DEMO_POLICY).context("the embedded demo policy")?,

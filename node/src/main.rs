@@ -15,11 +15,13 @@ mod config;
 mod dataplane;
 mod demo;
 mod demo_kernel;
+mod flows;
 mod inventory;
 mod inventory_cmd;
 mod node;
 mod policy_cmd;
 mod tokens;
+mod visibility_cmd;
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Diff(args)) => policy_cmd::diff(&args),
         Command::Policy(PolicyCommand::Decide(args)) => policy_cmd::decide(&args),
         Command::Policy(PolicyCommand::Default) => policy_cmd::print_default(),
+        Command::Policy(PolicyCommand::Inventory(args)) => inventory_cmd::run(&args),
         Command::Uninstall(args) => uninstall(&args),
         Command::Demo(args) => demo::run(&args),
         Command::Init(args) => args
@@ -59,7 +62,9 @@ fn main() -> ExitCode {
         Command::Leave(args) => admin_client::leave(&args).map(|()| ExitCode::SUCCESS),
         Command::Remove(args) => admin_client::remove(&args).map(|()| ExitCode::SUCCESS),
         Command::Alerts(args) => admin_client::alerts(&args).map(|()| ExitCode::SUCCESS),
-        Command::Inventory(args) => inventory_cmd::run(&args),
+        Command::Inventory(args) => visibility_cmd::inventory(&args).map(|()| ExitCode::SUCCESS),
+        Command::Flows(args) => visibility_cmd::flows(&args).map(|()| ExitCode::SUCCESS),
+        Command::Topology(args) => visibility_cmd::topology(&args).map(|()| ExitCode::SUCCESS),
         Command::Fingerprint(args) => admin_client::fingerprint(&args).map(|()| ExitCode::SUCCESS),
     };
     match outcome {

@@ -157,6 +157,7 @@ async fn run_control_plane(config: &NodeConfig) -> Result<Running> {
     let control = Arc::new(ControlPlane::new(
         config.name.clone(),
         raft,
+        endpoint.clone(),
         ca.fingerprint(),
     ));
     endpoint.serve(Arc::new(NodeRpcHandler::new(Arc::clone(&control))));
@@ -267,6 +268,7 @@ pub async fn run(config: &NodeConfig) -> Result<()> {
         crate::dataplane::reconcile::start(
             Arc::clone(&running.control),
             dataplane,
+            &config.data_dir,
             config.advertise,
             raiser,
         )?;

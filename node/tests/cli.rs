@@ -195,7 +195,7 @@ fn inventory_names_the_identity_a_policy_gives_each_process() {
         .arg("30")
         .spawn()
         .expect("spawn sleep");
-    let out = stockade(&["inventory", "--policy", &file]);
+    let out = stockade(&["policy", "inventory", "--policy", &file]);
     let _ = child.kill();
     let _ = child.wait();
     assert!(out.status.success(), "{}", text(&out.stderr));

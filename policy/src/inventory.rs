@@ -99,8 +99,9 @@ impl InventoryWorkload {
 }
 
 /// Which workloads `GET /v1/inventory` lists; every given field must match.
+/// (Unknown fields are not refused here: the API reads this from a query
+/// string that has parameters of its own, and checks their names itself.)
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 pub struct InventoryFilter {
     /// Only workloads of this zone.

@@ -282,9 +282,11 @@ fn a_record_writes_the_documented_json() {
         serde_json::to_value(&record).expect("json"),
         serde_json::json!({
             "node": 1, "first_ms": 10, "last_ms": 20, "direction": "egress", "protocol": "udp",
-            "src": {"ip": "10.0.0.1", "port": 0, "class": "unknown", "zone": "prod",
-                    "process": {"pid": 7, "exe": "/tmp/x"}},
-            "dst": {"ip": "8.8.8.8", "port": 53, "class": "world"},
+            "src": {"ip": "10.0.0.1", "port": 0, "class": "unknown", "identity": null,
+                    "zone": "prod", "node": null,
+                    "process": {"pid": 7, "exe": "/tmp/x", "user": null}},
+            "dst": {"ip": "8.8.8.8", "port": 53, "class": "world", "identity": null,
+                    "zone": null, "node": null, "process": null},
             "action": "deny", "rule": "zone_default", "connections": 3, "encrypted": false
         })
     );

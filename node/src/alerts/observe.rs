@@ -9,29 +9,27 @@ use stockade_bpf::common::events::{FLAG_ALERT, FLAG_DENIED};
 use stockade_bpf::common::maps::{DIRECTION_EGRESS, FAMILY_IPV4};
 use stockade_bpf::Event;
 use stockade_policy::{
-    AlertFlow, AlertKind, AlertWorkload, ClusterState, Direction, FlowEnd, IdentityId,
-    IdentityName, L4Protocol, LocalWorkloads, RuleRef, Severity, Sha256, Subject, WorkloadKey,
-    ZoneId,
+    AlertFlow, AlertKind, AlertWorkload, ClusterState, Direction, EdgeKey, EdgeTarget, FlowEnd,
+    IdentityId, IdentityName, L4Protocol, LocalWorkloads, RuleRef, Severity, Sha256, Subject,
+    WorkloadKey, ZoneId,
 };
 
 use crate::clock::now_ms;
 
 /// The observation a flow event stands for: a denial is a policy
-/// violation, an allowed flow its zone only alerts on is a baseline
-/// deviation; other flow events (first-seen summaries) are not alerts.
+/// violation, or a baseline deviation when it is new behaviour in a zone
+/// that learned a baseline; an allowed flow its zone only alerts on is a
+/// baseline deviation; other flow events (first-seen summaries) are not
+/// alerts.
 pub fn flow(
     event: &Event,
     state: &ClusterState,
     local: &LocalWorkloads,
     recent: &RecentExecs,
 ) -> Option<Observation> {
-    let kind = if event.flags & FLAG_DENIED != 0 {
-        AlertKind::PolicyViolation
-    } else if event.flags & FLAG_ALERT != 0 {
-        AlertKind::BaselineDeviation
-    } else {
+    if event.flags & (FLAG_DENIED | FLAG_ALERT) == 0 {
         return None;
-    };
+    }
     let protocol = match event.protocol {
         6 => L4Protocol::Tcp,
         17 => L4Protocol::Udp,
@@ -50,6 +48,13 @@ pub fn flow(
     };
     let src = end(event.src, event.src_addr, event.src_port);
     let dst = end(event.dst, event.dst_addr, event.dst_port);
+    let denied = event.flags & FLAG_DENIED != 0;
+    let kind = if !denied || outside_baseline(state, &src, &dst, event.dst.identity, protocol, rule)
+    {
+        AlertKind::BaselineDeviation
+    } else {
+        AlertKind::PolicyViolation
+    };
     // The workload this node runs: the caller at egress, the receiver at
     // ingress (where the hook runs outside the process, so no pid).
     let (local_end, pid) = match direction {
@@ -75,9 +80,10 @@ pub fn flow(
                 .unwrap_or_else(|_| c_string(&event.comm)),
         };
     }
-    let verb = match kind {
-        AlertKind::PolicyViolation => "blocked",
-        _ => "allowed, outside the policy",
+    let verb = match (kind, denied) {
+        (AlertKind::PolicyViolation, _) => "blocked",
+        (_, true) => "blocked, outside the learned baseline",
+        (_, false) => "allowed, outside the policy",
     };
     let summary = format!(
         "{} {} → {} {} {} {verb} ({rule})",
@@ -89,9 +95,9 @@ pub fn flow(
     );
     Some(Observation {
         kind,
-        severity: match kind {
-            AlertKind::PolicyViolation => Severity::Critical,
-            _ => Severity::Warning,
+        severity: match denied {
+            true => Severity::Critical,
+            false => Severity::Warning,
         },
         at_ms: now_ms(),
         workload: Some(workload),
@@ -103,6 +109,36 @@ pub fn flow(
             rule,
         }),
         summary,
+    })
+}
+
+/// Whether a denial is new behaviour in a zone that learned its baseline:
+/// denied for want of a rule (not by an explicit deny), by a caller with
+/// an identity, and not among the learned edges.
+fn outside_baseline(
+    state: &ClusterState,
+    src: &FlowEnd,
+    dst: &FlowEnd,
+    dst_identity: u32,
+    protocol: L4Protocol,
+    rule: RuleRef,
+) -> bool {
+    if !matches!(rule, RuleRef::ZoneDefault | RuleRef::ZoneIsolation) {
+        return false;
+    }
+    let Some(from) = src.identity.clone() else {
+        return false;
+    };
+    let to = match &dst.identity {
+        Some(name) => EdgeTarget::Identity(name.clone()),
+        None if IdentityId(dst_identity) == IdentityId::WORLD => EdgeTarget::Address(dst.ip),
+        None => return false,
+    };
+    state.baseline.deviates(&EdgeKey {
+        from,
+        to,
+        protocol,
+        port: dst.port,
     })
 }
 
@@ -171,6 +207,22 @@ pub fn exec(
         flow: None,
         summary,
     })
+}
+
+/// The observation of `lost` events the ring buffer could not take
+/// (`total` since the dataplane was loaded): whatever they reported — new
+/// flows, denials, execs — is missing from alerts and the flow log.
+pub fn events_lost(lost: u64, total: u64) -> Observation {
+    Observation {
+        kind: AlertKind::EventsLost,
+        severity: Severity::Critical,
+        at_ms: now_ms(),
+        workload: None,
+        flow: None,
+        summary: format!(
+            "the kernel's event ring buffer overflowed: {lost} events lost ({total} in all)"
+        ),
+    }
 }
 
 /// The executables of the latest execs, by pid, for flows of processes
@@ -249,9 +301,9 @@ fn protocol_name(protocol: L4Protocol) -> &'static str {
     }
 }
 
-/// An event address: IPv4 ones are stored v4-mapped, and an unbound
+/// A kernel address: IPv4 ones are stored v4-mapped, and an unbound
 /// source is all zeros.
-fn address(family: u8, bytes: [u8; 16]) -> IpAddr {
+pub fn address(family: u8, bytes: [u8; 16]) -> IpAddr {
     let v6 = Ipv6Addr::from(bytes);
     match (family, v6.to_ipv4_mapped()) {
         (FAMILY_IPV4, Some(v4)) => IpAddr::V4(v4),

@@ -119,3 +119,18 @@ where
             })
     }
 }
+
+/// Refuses a query string with a parameter not in `known`, naming it: a
+/// misspelt filter must not silently widen what a query returns.
+pub fn known_parameters(query: Option<&str>, known: &[&str]) -> Result<(), ApiError> {
+    for pair in query.unwrap_or_default().split('&') {
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        if !name.is_empty() && !known.contains(&name) {
+            return Err(ApiError::bad_field(
+                name,
+                format!("unknown parameter; known: {}", known.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -12,7 +12,10 @@
 
 mod alerts;
 mod auth;
+mod baseline;
 mod error;
+mod flows;
+mod inventory;
 mod members;
 mod openapi;
 mod policy;
@@ -52,6 +55,9 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(policy::routes())
         .merge(alerts::routes())
+        .merge(inventory::routes())
+        .merge(flows::routes())
+        .merge(baseline::routes())
         .merge(members::routes())
         .merge(openapi::routes())
 }

@@ -187,6 +187,8 @@ pub struct StatusSchema {
     /// The kernel dataplane, absent on a node that runs none: `index` is
     /// the applied index whose policy is in force in the kernel.
     dataplane: Option<crate::dataplane::DataplaneStatus>,
+    /// The flow log, when this node runs a dataplane.
+    flows: Option<crate::flows::FlowStatus>,
 }
 
 #[cfg(test)]

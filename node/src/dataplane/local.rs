@@ -8,7 +8,7 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use stockade_policy::{
-    ExecKey, LocalExecutable, LocalWorkload, LocalWorkloads, WorkloadFacts, WorkloadKey,
+    ExecKey, L4Protocol, LocalExecutable, LocalWorkload, LocalWorkloads, WorkloadFacts, WorkloadKey,
 };
 
 use crate::inventory::{key_of, procs, ExecutableHasher};
@@ -22,6 +22,8 @@ pub struct Listener {
     pub ip: IpAddr,
     /// The bound port.
     pub port: u16,
+    /// TCP (listening) or UDP (bound).
+    pub protocol: L4Protocol,
 }
 
 /// One look at the subtree.
@@ -166,16 +168,16 @@ fn cgroups_under(root: &Path) -> Vec<(PathBuf, String)> {
 /// Listening TCP sockets and bound UDP sockets of `pids`, from this network
 /// namespace's socket tables and the processes' descriptors.
 fn listeners(pids: &BTreeSet<u32>) -> Vec<Listener> {
-    let mut by_inode: BTreeMap<u64, (IpAddr, u16)> = BTreeMap::new();
-    for (table, wanted_state) in [
-        ("/proc/net/tcp", "0A"),
-        ("/proc/net/tcp6", "0A"),
-        ("/proc/net/udp", "07"),
-        ("/proc/net/udp6", "07"),
+    let mut by_inode: BTreeMap<u64, (IpAddr, u16, L4Protocol)> = BTreeMap::new();
+    for (table, wanted_state, protocol) in [
+        ("/proc/net/tcp", "0A", L4Protocol::Tcp),
+        ("/proc/net/tcp6", "0A", L4Protocol::Tcp),
+        ("/proc/net/udp", "07", L4Protocol::Udp),
+        ("/proc/net/udp6", "07", L4Protocol::Udp),
     ] {
         let text = std::fs::read_to_string(table).unwrap_or_default();
         for (inode, ip, port) in socket_table(&text, wanted_state) {
-            by_inode.insert(inode, (ip, port));
+            by_inode.insert(inode, (ip, port, protocol));
         }
     }
     let mut out = BTreeSet::new();
@@ -192,11 +194,12 @@ fn listeners(pids: &BTreeSet<u32>) -> Vec<Listener> {
                 .and_then(|t| t.strip_prefix("socket:["))
                 .and_then(|t| t.strip_suffix(']'))
                 .and_then(|t| t.parse::<u64>().ok());
-            if let Some((ip, port)) = inode.and_then(|i| by_inode.get(&i)) {
+            if let Some((ip, port, protocol)) = inode.and_then(|i| by_inode.get(&i)) {
                 out.insert(Listener {
                     pid,
                     ip: *ip,
                     port: *port,
+                    protocol: *protocol,
                 });
             }
         }

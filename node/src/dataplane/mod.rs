@@ -6,5 +6,21 @@ pub mod encode;
 pub mod local;
 pub mod reconcile;
 
+use std::collections::BTreeMap;
+
+use stockade_policy::{Subject, WorkloadKey};
+
 pub use encode::encode;
+pub use local::LocalScan;
 pub use reconcile::DataplaneStatus;
+
+/// What the reconciler last saw on this node and what it made of it: the
+/// scan, and the subject (identity and zone) each workload was compiled
+/// with — what the flow records and the inventory name workloads by.
+#[derive(Clone, Debug, Default)]
+pub struct LocalView {
+    /// The last scan of the node's subtree.
+    pub scan: LocalScan,
+    /// The subject of each local workload, as last compiled.
+    pub subjects: BTreeMap<WorkloadKey, Subject>,
+}

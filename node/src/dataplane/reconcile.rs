@@ -6,10 +6,10 @@
 //! encodes and writes only the difference; then records the index the
 //! dataplane has reached for `GET /v1/status`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -23,11 +23,13 @@ use stockade_policy::{
     WorkloadKey, ZoneId,
 };
 use tokio::io::{unix::AsyncFd, Interest};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use utoipa::ToSchema;
 
 use super::encode::encode;
 use super::local::{LocalScan, LocalScanner};
+use super::LocalView;
 use crate::alerts::observe::{self, RecentExecs};
 use crate::alerts::Raiser;
 use crate::cluster::ControlPlane;
@@ -78,6 +80,7 @@ pub struct DataplaneStatus {
 pub fn start(
     control: Arc<ControlPlane>,
     config: &DataplaneConfig,
+    data_dir: &Path,
     advertise: SocketAddr,
     raiser: Raiser,
 ) -> Result<()> {
@@ -101,6 +104,17 @@ pub fn start(
     // open and unchanged until the reader (inside the AsyncFd) is dropped.
     let events = unsafe { AsyncFd::register_with_interest(reader, Interest::READABLE) }
         .map_err(|e| anyhow::anyhow!("polling the event ring buffer: {e}"))?;
+    let summaries = dataplane.take_flows()?;
+    let (view, view_rx) = watch::channel(Arc::new(LocalView::default()));
+    let recent_execs = Arc::new(Mutex::new(RecentExecs::default()));
+    let sources = crate::flows::Sources {
+        summaries,
+        view: view_rx.clone(),
+        recent: Arc::clone(&recent_execs),
+        address: advertise.ip(),
+    };
+    crate::flows::start(Arc::clone(&control), data_dir, sources)?;
+    crate::inventory::report::start(Arc::clone(&control), view_rx);
     let node = NodeId(control.raft().id());
     let status = DataplaneStatus {
         cgroup: cgroup.display().to_string(),
@@ -121,9 +135,10 @@ pub fn start(
         unknown_execs: Vec::new(),
         cgroup_root,
         hasher: ExecutableHasher::new(),
-        recent_execs: RecentExecs::default(),
+        recent_execs,
         compiled_revision: None,
-        subjects: BTreeMap::new(),
+        view,
+        events_lost: 0,
     };
     tokio::spawn(reconciler.run(events));
     Ok(())
@@ -148,12 +163,16 @@ struct Reconciler {
     cgroup_root: PathBuf,
     /// Digests of the binaries of unknown execs whose process has ended.
     hasher: ExecutableHasher,
-    /// What the latest execs ran, for the alerts of short-lived processes.
-    recent_execs: RecentExecs,
+    /// What the latest execs ran, for the alerts and flow records of
+    /// short-lived processes.
+    recent_execs: Arc<Mutex<RecentExecs>>,
     /// The policy revision the maps hold, when they hold the scan's too.
     compiled_revision: Option<u64>,
-    /// The subject of each local workload, as last compiled.
-    subjects: BTreeMap<WorkloadKey, Subject>,
+    /// The last scan with the subject of each local workload, as last
+    /// compiled, for the flow collector and the inventory.
+    view: watch::Sender<Arc<LocalView>>,
+    /// Ring-buffer overflows already alerted on.
+    events_lost: u64,
 }
 
 impl Reconciler {
@@ -250,7 +269,10 @@ impl Reconciler {
                 self.status.entries = maps.len();
                 self.status.error = None;
                 self.compiled_revision = Some(revision);
-                self.subjects = workloads;
+                self.view.send_replace(Arc::new(LocalView {
+                    scan: self.scan.clone(),
+                    subjects: workloads,
+                }));
             }
             Err(e) => {
                 tracing::error!(index, error = %e, "cannot write the dataplane maps");
@@ -261,6 +283,17 @@ impl Reconciler {
             self.status.allowed = stats.allowed;
             self.status.denied = stats.denied;
             self.status.events_lost = stats.events_lost;
+            if stats.events_lost > self.events_lost {
+                let lost = stats.events_lost - self.events_lost;
+                self.events_lost = stats.events_lost;
+                tracing::error!(
+                    lost,
+                    total = stats.events_lost,
+                    "the event ring buffer overflowed"
+                );
+                self.raiser
+                    .observe(observe::events_lost(lost, stats.events_lost));
+            }
         }
         self.control.set_dataplane_status(self.status.clone());
         if let Some(command) = changes {
@@ -347,9 +380,12 @@ impl Reconciler {
         let mut unknown = Vec::new();
         let control = Arc::clone(&self.control);
         let (raiser, local) = (&self.raiser, &self.scan.workloads);
-        let recent = &mut self.recent_execs;
+        let mut recent = self
+            .recent_execs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let cgroup_root = &self.cgroup_root;
-        control.with_state(|state| {
+        let read = control.with_state(|state| {
             reader.drain(|event: Event| {
                 if event.kind == EVENT_EXEC {
                     execs += 1;
@@ -369,12 +405,16 @@ impl Reconciler {
                             cgroup,
                         });
                     }
-                } else if let Some(observation) = observe::flow(&event, state, local, recent) {
+                } else if let Some(observation) = observe::flow(&event, state, local, &recent) {
                     tracing::debug!(summary = %observation.summary, "flow alert");
                     raiser.observe(observation);
                 }
-            });
+            })
         });
+        drop(recent);
+        if let Some(flows) = control.flows() {
+            flows.count_events(read as u64);
+        }
         self.unknown_execs.extend(unknown);
         execs
     }
@@ -389,10 +429,11 @@ impl Reconciler {
         control.with_state(|state| {
             for exec in execs {
                 let key = WorkloadKey::Process(exec.pid);
+                let view = self.view.borrow();
                 let by_cgroup = exec
                     .cgroup
-                    .and_then(|id| self.subjects.get(&WorkloadKey::Cgroup(id)));
-                let subject = self
+                    .and_then(|id| view.subjects.get(&WorkloadKey::Cgroup(id)));
+                let subject = view
                     .subjects
                     .get(&key)
                     .or(by_cgroup)
@@ -402,10 +443,11 @@ impl Reconciler {
                         zone: exec.zone,
                     });
                 // A process that ended before the scan: hash its file.
-                let sha256 = match self.subjects.contains_key(&key) {
+                let sha256 = match view.subjects.contains_key(&key) {
                     true => None,
                     false => self.hasher.hash(Path::new(&exec.path)).ok().map(|(_, sha)| sha),
                 };
+                drop(view);
                 let local = &self.scan.workloads;
                 if let Some(observation) =
                     observe::exec(exec.pid, &exec.path, sha256, Some(&subject), state, local)

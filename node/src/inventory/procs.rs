@@ -67,6 +67,11 @@ fn cgroup_v2_path(text: &str) -> Option<String> {
 }
 
 /// The real uid in a `/proc/PID/status` text.
+/// The real user id of process `pid`, while it runs.
+pub fn uid_of(pid: u32) -> Option<u32> {
+    real_uid(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
 fn real_uid(text: &str) -> Option<u32> {
     text.lines()
         .find_map(|line| line.strip_prefix("Uid:"))

@@ -39,7 +39,9 @@ impl fmt::Display for AlertId {
 pub enum AlertKind {
     /// A flow the policy denied.
     PolicyViolation,
-    /// A flow no rule covers, allowed because its zone only alerts.
+    /// A flow outside what was learned: a denied flow no rule covers in a
+    /// zone that has a baseline, or a flow no rule covers allowed because
+    /// its zone only alerts.
     BaselineDeviation,
     /// A process runs a binary no fingerprint or identity rule names.
     UnknownBinary,
@@ -57,11 +59,14 @@ pub enum AlertKind {
     /// More alerts waited for delivery than the backlog may hold; this one
     /// stands for those that had to be dropped.
     BacklogOverflow,
+    /// A node's kernel produced events faster than the node read them:
+    /// this many flow or exec events were lost.
+    EventsLost,
 }
 
 impl AlertKind {
     /// Every kind, for documentation and tests.
-    pub const ALL: [AlertKind; 9] = [
+    pub const ALL: [AlertKind; 10] = [
         AlertKind::PolicyViolation,
         AlertKind::BaselineDeviation,
         AlertKind::UnknownBinary,
@@ -71,6 +76,7 @@ impl AlertKind {
         AlertKind::SinkFailing,
         AlertKind::SinkRecovered,
         AlertKind::BacklogOverflow,
+        AlertKind::EventsLost,
     ];
 
     /// The kind's name as the API writes it (`policy_violation`, …).
@@ -85,6 +91,7 @@ impl AlertKind {
             AlertKind::SinkFailing => "sink_failing",
             AlertKind::SinkRecovered => "sink_recovered",
             AlertKind::BacklogOverflow => "backlog_overflow",
+            AlertKind::EventsLost => "events_lost",
         }
     }
 
@@ -92,7 +99,7 @@ impl AlertKind {
     pub fn title(self) -> &'static str {
         match self {
             AlertKind::PolicyViolation => "Flow blocked by policy",
-            AlertKind::BaselineDeviation => "Flow outside the policy",
+            AlertKind::BaselineDeviation => "Flow outside the baseline",
             AlertKind::UnknownBinary => "Unknown binary running",
             AlertKind::ModifiedBinary => "Modified binary running",
             AlertKind::NodeDown => "Node down",
@@ -100,6 +107,7 @@ impl AlertKind {
             AlertKind::SinkFailing => "Alert sink failing",
             AlertKind::SinkRecovered => "Alert sink recovered",
             AlertKind::BacklogOverflow => "Alert backlog overflowed",
+            AlertKind::EventsLost => "Kernel events lost",
         }
     }
 }

@@ -42,8 +42,11 @@ use crate::{Action, Direction, IdentityName, L4Protocol, ParseError};
 /// query string. Serialising a filter writes the query form above.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "FilterSpec", into = "FilterSpec")]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct FlowFilter {
     /// The node that recorded the flow.
+    #[cfg_attr(feature = "openapi", param(value_type = Option<u64>))]
     pub node: Option<NodeId>,
     /// The zone of one end.
     pub zone: Option<String>,
@@ -52,18 +55,24 @@ pub struct FlowFilter {
     /// The service of one end's identity.
     pub service: Option<String>,
     /// The identity of either end.
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
     pub identity: Option<IdentityName>,
     /// The address of either end.
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
     pub ip: Option<IpAddr>,
     /// The destination port.
     pub port: Option<u16>,
     /// The transport protocol.
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
     pub protocol: Option<L4Protocol>,
     /// What the dataplane did.
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
     pub action: Option<Action>,
     /// What decided.
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
     pub rule: Option<RuleRef>,
     /// Which side's hook recorded the flow.
+    #[cfg_attr(feature = "openapi", param(value_type = Option<String>))]
     pub direction: Option<Direction>,
     /// The window ends at or after this time.
     pub since_ms: Option<u64>,

@@ -46,6 +46,10 @@ pub use filter::FlowFilter;
 
 /// What one node recorded about one kind of flow over a window of time.
 ///
+/// Every field is always written (absent values as `null`): nodes keep
+/// records in a compact binary form that is not self-describing, where a
+/// skipped field would shift every field after it.
+///
 /// One record stands for many connections so that the flow log grows with the
 /// variety of traffic, not with its volume.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,16 +100,16 @@ pub struct FlowPeer {
     /// What kind of peer the address is.
     pub class: PeerClass,
     /// Its identity, for a `workload`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub identity: Option<IdentityName>,
     /// Its zone, also when it has no identity but its cgroup is in a zone.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub zone: Option<String>,
     /// The node this end runs on, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub node: Option<NodeId>,
     /// The process, when the recording node runs it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub process: Option<FlowProcess>,
 }
 
@@ -163,7 +167,7 @@ pub struct FlowProcess {
     /// Its executable's path.
     pub exe: String,
     /// The user it runs as, when known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub user: Option<String>,
 }
 

@@ -42,6 +42,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/v1/sinks/{name}"),
     ("delete", "/v1/sinks/{name}"),
     ("get", "/v1/alerts"),
+    ("get", "/v1/inventory"),
+    ("get", "/v1/flows"),
+    ("get", "/v1/flows/stream"),
+    ("get", "/v1/topology"),
+    ("get", "/v1/baseline"),
+    ("post", "/v1/baseline/proposal"),
+    ("post", "/v1/baseline/decisions"),
+    ("get", "/v1/templates"),
+    ("post", "/v1/templates/{name}"),
     ("get", "/v1/policy"),
     ("put", "/v1/policy"),
     ("get", "/v1/status"),
@@ -247,7 +256,17 @@ fn every_operation_but_the_document_needs_a_token_and_says_so() {
 fn reads_take_the_consistency_query_parameter() {
     let doc = document();
     for ((method, path), op) in operations(&doc) {
-        if method != "get" || path == "/v1/status" || path == "/v1/openapi.json" {
+        // Not reads of the replicated state: the status, the document, the
+        // built-in templates, and what the nodes' own flow logs hold.
+        let not_state = [
+            "/v1/status",
+            "/v1/openapi.json",
+            "/v1/templates",
+            "/v1/flows",
+            "/v1/flows/stream",
+            "/v1/topology",
+        ];
+        if method != "get" || not_state.contains(&path.as_str()) {
             continue;
         }
         let params = op["parameters"].as_array().expect("parameters");
@@ -502,6 +521,15 @@ fn samples() -> Vec<(&'static str, Value)> {
                     events_lost: 0,
                     error: Some("node 4 is not a member of the cluster state".into()),
                 }),
+                flows: Some(crate::flows::FlowStatus {
+                    events_read: 30,
+                    records_written: 12,
+                    connections: 900,
+                    log_bytes: 4096,
+                    log_records: 12,
+                    oldest_ms: Some(1_700_000_000_000),
+                    ..crate::flows::FlowStatus::default()
+                }),
             }),
         ),
         (
@@ -515,6 +543,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                     ..raft_status()
                 },
                 dataplane: None,
+                flows: None,
             }),
         ),
     ]

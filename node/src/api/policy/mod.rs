@@ -51,7 +51,7 @@ async fn write(app: &AppState, caller: Caller, command: Command) -> ApiResult<Js
 /// Checks the caller has `needed`, validates `command` against the local
 /// state (a quick 400 naming the field), commits it through Raft and
 /// replies with the log index it took effect at.
-pub(super) async fn commit(
+pub(crate) async fn commit(
     app: &AppState,
     caller: Caller,
     needed: Role,

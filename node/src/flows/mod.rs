@@ -1,0 +1,122 @@
+//! Process-level flow logs: the kernel counts every decided flow in its
+//! summaries (by process, both identities, the far address, port and
+//! verdict); this module reads them every few seconds into flow records,
+//! keeps them in a durable log, feeds live subscribers and the baseline,
+//! and answers queries from the whole cluster.
+
+mod collect;
+mod learn;
+mod names;
+pub mod query;
+mod store;
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use nix::time::{clock_gettime, ClockId};
+use stockade_bpf::FlowSummaries;
+use stockade_flowlog::Limits;
+use stockade_policy::NodeId;
+use tokio::sync::watch;
+
+pub use store::{FlowStatus, FlowStore};
+
+use crate::alerts::observe::RecentExecs;
+use crate::clock::now_ms;
+use crate::cluster::ControlPlane;
+use crate::dataplane::LocalView;
+use collect::Collector;
+use learn::Learner;
+use names::Namer;
+
+/// How often the kernel's summaries are read.
+const COLLECT_EVERY: Duration = Duration::from_secs(2);
+/// How often learned edges are reported.
+const LEARN_EVERY: Duration = Duration::from_secs(4);
+/// How often the log is synced to disk.
+const SYNC_EVERY: Duration = Duration::from_secs(10);
+
+/// What the flow collector reads from.
+pub struct Sources {
+    /// The kernel's flow summaries.
+    pub summaries: FlowSummaries,
+    /// The reconciler's latest look at this node.
+    pub view: watch::Receiver<Arc<LocalView>>,
+    /// What the latest execs ran.
+    pub recent: Arc<Mutex<RecentExecs>>,
+    /// This node's address, for its workloads' end of a flow.
+    pub address: IpAddr,
+}
+
+/// Opens the flow log under `data_dir` and starts collecting into it.
+pub fn start(control: Arc<ControlPlane>, data_dir: &Path, sources: Sources) -> Result<()> {
+    let dir = data_dir.join("flows");
+    let store = Arc::new(
+        FlowStore::open(&dir, Limits::default())
+            .with_context(|| format!("opening the flow log in {}", dir.display()))?,
+    );
+    control.set_flows(Arc::clone(&store));
+    tokio::spawn(collect_forever(control, store, sources));
+    Ok(())
+}
+
+async fn collect_forever(control: Arc<ControlPlane>, store: Arc<FlowStore>, sources: Sources) {
+    let node = NodeId(control.raft().id());
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let users: BTreeMap<u32, String> = crate::inventory::procs::user_names(&passwd);
+    let mut collector = Collector::default();
+    let mut learner = Learner::default();
+    let mut collect = tokio::time::interval(COLLECT_EVERY);
+    let mut learn = tokio::time::interval(LEARN_EVERY);
+    let mut sync = tokio::time::interval(SYNC_EVERY);
+    loop {
+        tokio::select! {
+            _ = collect.tick() => {
+                let summaries = match sources.summaries.read() {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the flow summaries");
+                        continue;
+                    }
+                };
+                let view = Arc::clone(&sources.view.borrow());
+                let records = control.with_state(|state| {
+                    let recent = sources.recent.lock().unwrap_or_else(PoisonError::into_inner);
+                    let namer = Namer {
+                        state,
+                        view: &view,
+                        recent: &recent,
+                        node,
+                        address: sources.address,
+                        users: &users,
+                    };
+                    let records = collector.collect(&summaries, &namer, boot_to_wall_ms());
+                    learner.observe(&records, state);
+                    records
+                });
+                let store = Arc::clone(&store);
+                // File writes off the async workers.
+                let _ = tokio::task::spawn_blocking(move || store.append(records)).await;
+            }
+            _ = learn.tick() => learner.report(&control, node).await,
+            _ = sync.tick() => {
+                let store = Arc::clone(&store);
+                let _ = tokio::task::spawn_blocking(move || store.sync()).await;
+            }
+        }
+    }
+}
+
+/// Converts the kernel's boot-time nanoseconds to wall-clock milliseconds,
+/// with the two clocks' offset as of now.
+fn boot_to_wall_ms() -> impl Fn(u64) -> u64 {
+    let boot_ms = clock_gettime(ClockId::CLOCK_BOOTTIME)
+        .map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
+        .unwrap_or(0);
+    let offset = now_ms().saturating_sub(boot_ms);
+    move |ns| offset + ns / 1_000_000
+}
