@@ -239,6 +239,41 @@ fn enforce_refuses_with_eperm_until_a_rule_allows() {
 }
 
 #[test]
+fn a_flood_of_denials_is_one_event_and_a_count() {
+    let sandbox = Sandbox::new();
+    let (_listener, port, target) = tcp_server();
+    let mut dataplane = sandbox.open();
+    write(
+        &mut dataplane,
+        &contents(port, subject(SERVER, PROD), MODE_ENFORCE),
+    );
+    let flood = sandbox.run(
+        Path::new(NETCHECK),
+        &["tcp", &target, "--count", "300", "--keep-going"],
+    );
+    let said = String::from_utf8_lossy(&flood.stdout);
+    assert!(said.contains("300 denied by the firewall"), "{said}");
+
+    let denials: Vec<Event> = events(&mut dataplane)
+        .into_iter()
+        .filter(|e| e.kind == EVENT_FLOW)
+        .collect();
+    assert_eq!(denials.len(), 1, "told once: {denials:?}");
+    assert_eq!(denials[0].flags, FLAG_DENIED | FLAG_ALERT | FLAG_FIRST_SEEN);
+    let counted: u64 = dataplane
+        .take_flows()
+        .expect("the flow summaries")
+        .read()
+        .expect("flow summaries")
+        .iter()
+        .filter(|(k, _)| k.src_identity == CLIENT && k.pid == denials[0].pid)
+        .map(|(_, v)| v.count)
+        .sum();
+    assert_eq!(counted, 300, "every denial is counted");
+    assert_eq!(dataplane.stats().expect("stats").events_lost, 0);
+}
+
+#[test]
 fn alert_mode_allows_with_an_alert_and_learn_mode_records() {
     let sandbox = Sandbox::new();
     let (_listener, port, target) = tcp_server();
@@ -262,8 +297,15 @@ fn alert_mode_allows_with_an_alert_and_learn_mode_records() {
         .into_iter()
         .filter(|e| e.kind == EVENT_FLOW)
         .collect();
-    assert_eq!(flows.len(), 1, "one first-seen flow, alerted: {flows:?}");
-    assert_eq!(flows[0].flags, FLAG_ALERT | FLAG_FIRST_SEEN);
+    // Each process's flow is a summary of its own, told once: alerted in
+    // alert mode, only recorded in learn mode.
+    let flags: Vec<u8> = flows.iter().map(|e| e.flags).collect();
+    assert_eq!(
+        flags,
+        vec![FLAG_ALERT | FLAG_FIRST_SEEN, FLAG_FIRST_SEEN],
+        "{flows:?}"
+    );
+    assert!(flows.iter().all(|e| e.pid != 0), "the processes are named");
     let summary = dataplane
         .take_flows()
         .expect("the flow summaries")

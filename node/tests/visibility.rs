@@ -171,7 +171,13 @@ fn learn_propose_enforce_inventory_topology_and_partial_queries() {
     // identifies it on its next scan, and until then web is unknown.
     wait_for("web to be identified", SETTLE, || {
         assert_eq!(connect(&lab, 1, "web", &api, 1), 0);
-        let flows = call(&nodes, 1, "GET", "/v1/flows?app=web&node=1&direction=egress", None);
+        let flows = call(
+            &nodes,
+            1,
+            "GET",
+            "/v1/flows?app=web&node=1&direction=egress",
+            None,
+        );
         let known = flows["records"].as_array().is_some_and(|r| !r.is_empty());
         (known.then_some(()), flows.to_string())
     })

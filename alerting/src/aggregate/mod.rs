@@ -23,8 +23,8 @@ use stockade_policy::{
 
 use cause::CauseKey;
 
-/// What a node saw once (one denied connect, one exec of an unknown
-/// binary…).
+/// What a node saw (one denied connect, one exec of an unknown binary…),
+/// once or, when the kernel counted repeats itself, `count` times.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observation {
     /// What it is about.
@@ -39,6 +39,8 @@ pub struct Observation {
     pub flow: Option<AlertFlow>,
     /// One line for people.
     pub summary: String,
+    /// How many occurrences it stands for (0 is taken as 1).
+    pub count: u64,
 }
 
 /// How the [`Aggregator`] groups and classes occurrences.
@@ -162,9 +164,9 @@ impl Aggregator {
         }
     }
 
-    /// Takes one occurrence. The first of a cause not seen within
-    /// `remember_ms` is returned at once as a `first_seen` alert with count
-    /// 1, so that it is not delayed; any other is gathered for
+    /// Takes an observation. The first of a cause not seen within
+    /// `remember_ms` is returned at once as a `first_seen` alert with the
+    /// observation's count, so that it is not delayed; any other is gathered for
     /// [`Aggregator::flush`] and `None` is returned.
     ///
     /// A repeat arriving after its cause's window has ended closes that
@@ -318,7 +320,7 @@ impl Window {
 
     fn add(&mut self, occurrence: Observation) {
         let tally = &mut self.tally;
-        tally.count += 1;
+        tally.count = tally.count.saturating_add(occurrence.count.max(1));
         tally.first_seen_ms = tally.first_seen_ms.min(occurrence.at_ms);
         tally.last_seen_ms = tally.last_seen_ms.max(occurrence.at_ms);
         tally.severity = tally.severity.max(occurrence.severity);
@@ -332,7 +334,7 @@ impl Window {
 impl Tally {
     fn of(occurrence: &Observation) -> Self {
         Tally {
-            count: 1,
+            count: occurrence.count.max(1),
             first_seen_ms: occurrence.at_ms,
             last_seen_ms: occurrence.at_ms,
             severity: occurrence.severity,

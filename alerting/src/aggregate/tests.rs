@@ -45,6 +45,7 @@ fn denied(at_ms: u64, src_port: u16, dst_port: u16) -> Observation {
             rule: RuleRef::ZoneDefault,
         }),
         summary: format!("billing → 10.0.0.2:{dst_port} denied"),
+        count: 1,
     }
 }
 
@@ -139,6 +140,30 @@ fn a_cause_not_seen_for_remember_ms_is_first_seen_again() {
     assert_eq!(agg.flush_all().len(), 1);
     let again = agg.observe(denied(29_998, 4, 443));
     assert_eq!(again.map(|a| a.class), Some(AlertClass::FirstSeen));
+}
+
+#[test]
+fn counted_observations_add_their_counts() {
+    let mut agg = aggregator(AggregatorConfig::default());
+    let first = agg
+        .observe(Observation {
+            count: 3,
+            ..denied(1000, 40000, 5432)
+        })
+        .expect("first seen at once");
+    assert_eq!((first.class, first.count), (AlertClass::FirstSeen, 3));
+    assert!(agg.observe(denied(1100, 40001, 5432)).is_none());
+    let counted = Observation {
+        count: 4999,
+        ..denied(1200, 40002, 5432)
+    };
+    assert!(agg.observe(counted).is_none());
+    let window = agg.flush(5000);
+    assert_eq!(window.len(), 1);
+    assert_eq!(
+        (window[0].class, window[0].count),
+        (AlertClass::Burst, 5000)
+    );
 }
 
 #[test]

@@ -12,6 +12,10 @@
 //! 4. `alerts`: on a cluster of its own, the time from a denied `connect()`
 //!    to its alert at a webhook sink, in steady state and across a kill -9
 //!    of the leader.
+//! 5. `flows`: on a cluster of its own, one node's flow pipeline under a
+//!    steady 20 000 new connections per second, allowed (learning) and
+//!    then denied (enforcing): events read and lost, the daemon's CPU, and
+//!    the flow log's bytes.
 //!
 //! Namespaces, cgroups, pins, processes and netfilter rules are all removed
 //! at the end, on error and on Ctrl-C (by the guards' `Drop`).
@@ -35,7 +39,7 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use stockade_chaos::netlab::Lab;
 
-use crate::dataplane::{alerts, conns, latency, memory, report};
+use crate::dataplane::{alerts, conns, flows, latency, memory, report};
 use crate::interrupt::{Interrupt, Interrupted};
 use crate::stockade::{tail, StockadeCluster, HOSTS};
 
@@ -50,6 +54,8 @@ enum Measurement {
     Memory,
     /// Denied connect to its alert at a sink, steady and across a failover.
     Alerts,
+    /// One node's flow pipeline under a steady rate of new connections.
+    Flows,
 }
 
 /// What Stockade's dataplane costs, and how fast and lean its control
@@ -92,6 +98,15 @@ struct Args {
     /// Denied connects whose alert latency is measured in steady state.
     #[arg(long, default_value_t = 200)]
     alert_samples: usize,
+    /// New connections per second of the flow measurement.
+    #[arg(long, default_value_t = 20_000)]
+    flow_rate: u64,
+    /// Seconds of load of each of its phases.
+    #[arg(long, default_value_t = 20)]
+    flow_seconds: u64,
+    /// Client processes sharing the flow measurement's rate.
+    #[arg(long, default_value_t = 4)]
+    flow_clients: u64,
     /// Minutes the loading may take; what is not written by then is left
     /// out (the table says how much was loaded).
     #[arg(long, default_value_t = 30)]
@@ -164,6 +179,9 @@ fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(alerts) = &results.alerts {
         table.push_str(&alerts.to_string());
     }
+    if let Some(flows) = &results.flows {
+        table.push_str(&flows.to_string());
+    }
     if !table.is_empty() {
         println!("{table}");
     }
@@ -177,6 +195,7 @@ struct Results {
     latency: Option<latency::Latency>,
     memory: Option<memory::Memory>,
     alerts: Option<alerts::Alerts>,
+    flows: Option<flows::Flows>,
 }
 
 fn measure(
@@ -200,6 +219,7 @@ fn measure(
         Measurement::Latency,
         Measurement::Memory,
         Measurement::Alerts,
+        Measurement::Flows,
     ];
     if !on_cluster.into_iter().any(&wanted) {
         return Ok(());
@@ -246,6 +266,22 @@ fn measure(
             .context("alerts")
             .map_err(|e| with_logs(&cluster, e))?;
         results.alerts = Some(measured);
+    }
+    if wanted(Measurement::Flows) {
+        let netcheck = sibling(args.netcheck.as_deref(), "stockade-netcheck")?;
+        let lab = Lab::new(HOSTS.len()).context("building the lab")?;
+        eprintln!("flows: forming 3 nodes with {}", binary.display());
+        let dir = workdir.path().join("flows");
+        let cluster = StockadeCluster::start(&lab, &binary, &[], &dir, interrupt)?;
+        let plan = flows::Plan {
+            rate: args.flow_rate,
+            seconds: args.flow_seconds,
+            clients: args.flow_clients,
+        };
+        let measured = flows::measure(&cluster, &lab, &netcheck, &plan, interrupt)
+            .context("flows")
+            .map_err(|e| with_logs(&cluster, e))?;
+        results.flows = Some(measured);
     }
     Ok(())
 }

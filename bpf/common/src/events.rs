@@ -5,7 +5,8 @@ use crate::maps::{ExecKey, Subject};
 /// Name of the ring buffer of [`Event`]s.
 pub const EVENT_MAP: &str = "STK_EVENTS";
 
-/// [`Event::kind`]: a connection or datagram was decided.
+/// [`Event::kind`]: a connection or datagram was decided whose flow summary
+/// is new (its repeats are only counted in the summary).
 pub const EVENT_FLOW: u8 = 1;
 /// [`Event::kind`]: a process in this node's subtree executed a binary.
 pub const EVENT_EXEC: u8 = 2;
@@ -41,8 +42,9 @@ pub struct Event {
     pub action: u8,
     /// Zero.
     pub pad: [u8; 2],
-    /// Process (thread group) id; 0 when the hook runs outside process
-    /// context (ingress).
+    /// Process (thread group) id: the caller at egress, the listening
+    /// socket's owner at ingress (0 when not known); the process for exec
+    /// events.
     pub pid: u32,
     /// The rule (or built-in reason) that decided (flows).
     pub rule: u32,

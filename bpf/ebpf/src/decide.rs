@@ -1,5 +1,10 @@
 //! The decision procedure and what every decision leaves behind: a flow
-//! summary, counters, and an event for denials, alerts and first-seen flows.
+//! summary, counters, and an event when the summary is new.
+//!
+//! Repeats of a flow — however many a second, allowed or denied — only
+//! count in its summary, which user space reads on its own schedule: the
+//! ring buffer carries what is new, so an attacker's flood of denied
+//! connects costs the node a counter increment each, not an event.
 
 use aya_ebpf::helpers::{bpf_get_current_comm, bpf_ktime_get_boot_ns};
 use stockade_bpf_common::{
@@ -114,17 +119,14 @@ pub fn decide_and_record(flow: &Flow) -> u8 {
             s.allowed = s.allowed.wrapping_add(1);
         }
     });
-    let mut flags = 0;
-    if decision.action == ACTION_DENY {
-        flags |= FLAG_DENIED;
-    }
-    if decision.alert {
-        flags |= FLAG_ALERT;
-    }
     if first_seen {
-        flags |= FLAG_FIRST_SEEN;
-    }
-    if flags != 0 {
+        let mut flags = FLAG_FIRST_SEEN;
+        if decision.action == ACTION_DENY {
+            flags |= FLAG_DENIED;
+        }
+        if decision.alert {
+            flags |= FLAG_ALERT;
+        }
         emit(flow, &decision, flags);
     }
     decision.action
@@ -195,7 +197,7 @@ fn emit(flow: &Flow, decision: &Decision, flags: u8) {
         (*event).family = flow.family;
         (*event).action = decision.action;
         (*event).pad = [0; 2];
-        (*event).pid = flow.pid;
+        (*event).pid = flow.owner;
         (*event).rule = decision.rule;
         (*event).src = flow.src;
         (*event).dst = flow.dst;
@@ -206,6 +208,7 @@ fn emit(flow: &Flow, decision: &Decision, flags: u8) {
         (*event).dst_addr = flow.dst_addr;
         (*event).exec = ExecKey::default();
         (*event).time_ns = bpf_ktime_get_boot_ns();
+        // Only a hook in the caller's context knows the task's name.
         (*event).comm = if flow.pid != 0 {
             bpf_get_current_comm().unwrap_or([0; 16])
         } else {

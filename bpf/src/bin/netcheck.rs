@@ -10,6 +10,7 @@
 //! stockade-netcheck udp-sendto 10.0.0.2:53       # sendto(2), unconnected
 //! stockade-netcheck tcp 10.0.0.2:80 --count 5000 # rate of connect+close
 //! stockade-netcheck tcp 10.0.0.2:80 --count 500 --keep-going  # count refusals
+//! stockade-netcheck tcp 10.0.0.2:80 --count 200000 --rate 20000  # paced
 //! stockade-netcheck serve 10.0.0.2:80            # accept and close, forever
 //! ```
 
@@ -60,9 +61,26 @@ fn main() -> ExitCode {
     };
     // A burst of refused flows (alerting tests) must not stop at the first.
     let keep_going = args.iter().any(|a| a == "--keep-going");
+    // A steady load (benchmarks) rather than as fast as possible.
+    let rate = match args.iter().position(|a| a == "--rate") {
+        Some(i) => match args.get(i + 1).and_then(|n| n.parse::<u64>().ok()) {
+            Some(n) if n > 0 => Some(n),
+            _ => {
+                eprintln!("error: --rate needs a positive number of flows per second");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let start = Instant::now();
     let (mut refused, mut denied) = (0u64, 0u64);
-    for _ in 0..count {
+    for i in 0..count {
+        if let Some(rate) = rate {
+            let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
         if let Err(e) = open(mode, target) {
             if !keep_going {
                 eprintln!("error: {mode} {target}: {e}");

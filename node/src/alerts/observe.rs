@@ -5,80 +5,62 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use stockade_alerting::aggregate::Observation;
-use stockade_bpf::common::events::{FLAG_ALERT, FLAG_DENIED};
-use stockade_bpf::common::maps::{DIRECTION_EGRESS, FAMILY_IPV4};
-use stockade_bpf::Event;
+use stockade_bpf::common::maps::FAMILY_IPV4;
 use stockade_policy::{
-    AlertFlow, AlertKind, AlertWorkload, ClusterState, Direction, EdgeKey, EdgeTarget, FlowEnd,
-    IdentityId, IdentityName, L4Protocol, LocalWorkloads, RuleRef, Severity, Sha256, Subject,
-    WorkloadKey, ZoneId,
+    Action, AlertFlow, AlertKind, AlertWorkload, ClusterState, Direction, EdgeKey, EdgeTarget,
+    FlowEnd, FlowPeer, FlowRecord, L4Protocol, LocalWorkloads, Mode, PeerClass, RuleRef, Severity,
+    Sha256, Subject, WorkloadKey, ZoneId,
 };
 
 use crate::clock::now_ms;
 
-/// The observation a flow event stands for: a denial is a policy
-/// violation, or a baseline deviation when it is new behaviour in a zone
-/// that learned a baseline; an allowed flow its zone only alerts on is a
-/// baseline deviation; other flow events (first-seen summaries) are not
-/// alerts.
+/// The observation `count` flows of `record` stand for, if they are an
+/// alert: a denial is a policy violation, or a baseline deviation when it
+/// is new behaviour in a zone that learned a baseline; an allowed flow no
+/// rule covers in a zone that only alerts is a baseline deviation. Other
+/// flows are not alerts.
+///
+/// The kernel reports a flow's first occurrence as an event and counts the
+/// rest: both come here as records, so they meet as the same cause in the
+/// aggregator.
 pub fn flow(
-    event: &Event,
+    record: &FlowRecord,
     state: &ClusterState,
     local: &LocalWorkloads,
-    recent: &RecentExecs,
+    count: u64,
 ) -> Option<Observation> {
-    if event.flags & (FLAG_DENIED | FLAG_ALERT) == 0 {
+    let denied = record.action == Action::Deny;
+    if !denied && !alerts_only(record, state) {
         return None;
     }
-    let protocol = match event.protocol {
-        6 => L4Protocol::Tcp,
-        17 => L4Protocol::Udp,
-        _ => return None,
+    let end = |peer: &FlowPeer| FlowEnd {
+        ip: peer.ip,
+        port: peer.port,
+        identity: peer.identity.clone(),
+        zone: peer.zone().map(str::to_owned),
     };
-    let direction = match event.direction {
-        DIRECTION_EGRESS => Direction::Egress,
-        _ => Direction::Ingress,
-    };
-    let rule = RuleRef::from_raw(event.rule).unwrap_or(RuleRef::ZoneDefault);
-    let end = |subject: stockade_bpf::common::maps::Subject, addr: [u8; 16], port: u16| FlowEnd {
-        ip: address(event.family, addr),
-        port,
-        identity: identity_name(state, subject.identity),
-        zone: zone_name(state, subject.zone),
-    };
-    let src = end(event.src, event.src_addr, event.src_port);
-    let dst = end(event.dst, event.dst_addr, event.dst_port);
-    let denied = event.flags & FLAG_DENIED != 0;
-    let kind = if !denied || outside_baseline(state, &src, &dst, event.dst.identity, protocol, rule)
-    {
+    let (src, dst) = (end(&record.src), end(&record.dst));
+    let kind = if !denied || outside_baseline(state, record) {
         AlertKind::BaselineDeviation
     } else {
         AlertKind::PolicyViolation
     };
     // The workload this node runs: the caller at egress, the receiver at
-    // ingress (where the hook runs outside the process, so no pid).
-    let (local_end, pid) = match direction {
-        Direction::Egress => (&src, (event.pid != 0).then_some(event.pid)),
-        Direction::Ingress => (&dst, None),
+    // ingress.
+    let (local_end, local_peer) = match record.direction {
+        Direction::Egress => (&src, &record.src),
+        Direction::Ingress => (&dst, &record.dst),
     };
+    let process = local_peer.process.as_ref();
     let mut workload = AlertWorkload {
         identity: local_end.identity.clone(),
         zone: local_end.zone.clone(),
-        pid,
+        pid: process.map(|p| p.pid),
+        executable: process.map(|p| p.exe.clone()).unwrap_or_default(),
         ..AlertWorkload::default()
     };
-    if let Some(pid) = pid {
+    if let Some(pid) = workload.pid {
         fill_executable(&mut workload, local, pid);
-    }
-    if let (true, Some(pid)) = (workload.executable.is_empty(), pid) {
-        // Newer than the last scan: the exec event named it, or else the
-        // process is asked (it may have ended already).
-        workload.executable = match recent.path(pid) {
-            Some(path) => path.to_owned(),
-            None => std::fs::read_link(format!("/proc/{pid}/exe"))
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| c_string(&event.comm)),
-        };
     }
     let verb = match (kind, denied) {
         (AlertKind::PolicyViolation, _) => "blocked",
@@ -86,12 +68,13 @@ pub fn flow(
         (_, false) => "allowed, outside the policy",
     };
     let summary = format!(
-        "{} {} → {} {} {} {verb} ({rule})",
-        label(state, event.src.identity),
+        "{} {} → {} {} {} {verb} ({})",
+        label(&record.src),
         SocketAddr::new(src.ip, src.port),
-        label(state, event.dst.identity),
+        label(&record.dst),
         SocketAddr::new(dst.ip, dst.port),
-        protocol_name(protocol),
+        protocol_name(record.protocol),
+        record.rule,
     );
     Some(Observation {
         kind,
@@ -99,46 +82,56 @@ pub fn flow(
             true => Severity::Critical,
             false => Severity::Warning,
         },
-        at_ms: now_ms(),
+        at_ms: record.last_ms,
         workload: Some(workload),
         flow: Some(AlertFlow {
             src,
             dst,
-            protocol,
-            direction,
-            rule,
+            protocol: record.protocol,
+            direction: record.direction,
+            rule: record.rule,
         }),
         summary,
+        count,
     })
+}
+
+/// Whether an allowed flow is one its zone alerts on: no rule decided it,
+/// and the deciding side's zone is in `alert` mode.
+fn alerts_only(record: &FlowRecord, state: &ClusterState) -> bool {
+    if record.rule != RuleRef::ZoneDefault {
+        return false;
+    }
+    let deciding = match record.direction {
+        Direction::Egress => &record.src,
+        Direction::Ingress => &record.dst,
+    };
+    deciding
+        .zone()
+        .and_then(|zone| state.zones.get(zone))
+        .is_some_and(|zone| zone.mode == Mode::Alert)
 }
 
 /// Whether a denial is new behaviour in a zone that learned its baseline:
 /// denied for want of a rule (not by an explicit deny), by a caller with
 /// an identity, and not among the learned edges.
-fn outside_baseline(
-    state: &ClusterState,
-    src: &FlowEnd,
-    dst: &FlowEnd,
-    dst_identity: u32,
-    protocol: L4Protocol,
-    rule: RuleRef,
-) -> bool {
-    if !matches!(rule, RuleRef::ZoneDefault | RuleRef::ZoneIsolation) {
+fn outside_baseline(state: &ClusterState, record: &FlowRecord) -> bool {
+    if !matches!(record.rule, RuleRef::ZoneDefault | RuleRef::ZoneIsolation) {
         return false;
     }
-    let Some(from) = src.identity.clone() else {
+    let Some(from) = record.src.identity.clone() else {
         return false;
     };
-    let to = match &dst.identity {
-        Some(name) => EdgeTarget::Identity(name.clone()),
-        None if IdentityId(dst_identity) == IdentityId::WORLD => EdgeTarget::Address(dst.ip),
-        None => return false,
+    let to = match (&record.dst.identity, record.dst.class) {
+        (Some(name), _) => EdgeTarget::Identity(name.clone()),
+        (None, PeerClass::World) => EdgeTarget::Address(record.dst.ip),
+        (None, _) => return false,
     };
     state.baseline.deviates(&EdgeKey {
         from,
         to,
-        protocol,
-        port: dst.port,
+        protocol: record.protocol,
+        port: record.dst.port,
     })
 }
 
@@ -206,6 +199,7 @@ pub fn exec(
         workload: Some(workload),
         flow: None,
         summary,
+        count: 1,
     })
 }
 
@@ -222,6 +216,7 @@ pub fn events_lost(lost: u64, total: u64) -> Observation {
         summary: format!(
             "the kernel's event ring buffer overflowed: {lost} events lost ({total} in all)"
         ),
+        count: lost,
     }
 }
 
@@ -270,27 +265,17 @@ fn fill_executable(workload: &mut AlertWorkload, local: &LocalWorkloads, pid: u3
     }
 }
 
-fn identity_name(state: &ClusterState, raw: u32) -> Option<IdentityName> {
-    let id = IdentityId(raw);
-    id.is_allocatable()
-        .then(|| state.identities.get(&id).map(|i| i.name.clone()))
-        .flatten()
-}
-
 fn zone_name(state: &ClusterState, raw: u32) -> Option<String> {
     (raw != 0)
         .then(|| state.zone_by_id(ZoneId(raw)).map(|z| z.name.clone()))
         .flatten()
 }
 
-/// A subject's identity for people: its name, or what the reserved number
-/// stands for.
-fn label(state: &ClusterState, raw: u32) -> String {
-    match IdentityId(raw) {
-        IdentityId::WORLD => "world".into(),
-        IdentityId::CLUSTER => "cluster".into(),
-        IdentityId::NODE => "node".into(),
-        _ => identity_name(state, raw).map_or_else(|| "unknown".into(), |n| n.to_string()),
+/// One end for people: its identity, or what kind of peer it is.
+fn label(peer: &FlowPeer) -> String {
+    match &peer.identity {
+        Some(name) => name.to_string(),
+        None => peer.class.as_str().to_owned(),
     }
 }
 

@@ -6,7 +6,7 @@
 //! encodes and writes only the difference; then records the index the
 //! dataplane has reached for `GET /v1/status`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -32,8 +32,11 @@ use super::local::{LocalScan, LocalScanner};
 use super::LocalView;
 use crate::alerts::observe::{self, RecentExecs};
 use crate::alerts::Raiser;
+use crate::clock::now_ms;
 use crate::cluster::ControlPlane;
 use crate::config::DataplaneConfig;
+use crate::flows::event_record;
+use crate::flows::names::Namer;
 use crate::inventory::{procs, ExecutableHasher};
 
 /// How often the subtree is rescanned when nothing else prompts it.
@@ -112,6 +115,7 @@ pub fn start(
         view: view_rx.clone(),
         recent: Arc::clone(&recent_execs),
         address: advertise.ip(),
+        raiser: raiser.clone(),
     };
     crate::flows::start(Arc::clone(&control), data_dir, sources)?;
     crate::inventory::report::start(Arc::clone(&control), view_rx);
@@ -139,6 +143,7 @@ pub fn start(
         compiled_revision: None,
         view,
         events_lost: 0,
+        users: procs::user_names(&std::fs::read_to_string("/etc/passwd").unwrap_or_default()),
     };
     tokio::spawn(reconciler.run(events));
     Ok(())
@@ -173,6 +178,8 @@ struct Reconciler {
     view: watch::Sender<Arc<LocalView>>,
     /// Ring-buffer overflows already alerted on.
     events_lost: u64,
+    /// User names by uid, for flow records.
+    users: BTreeMap<u32, String>,
 }
 
 impl Reconciler {
@@ -380,6 +387,8 @@ impl Reconciler {
         let mut unknown = Vec::new();
         let control = Arc::clone(&self.control);
         let (raiser, local) = (&self.raiser, &self.scan.workloads);
+        let (node, address, users) = (self.node, self.advertise, &self.users);
+        let view = self.view.borrow();
         let mut recent = self
             .recent_execs
             .lock()
@@ -405,13 +414,26 @@ impl Reconciler {
                             cgroup,
                         });
                     }
-                } else if let Some(observation) = observe::flow(&event, state, local, &recent) {
-                    tracing::debug!(summary = %observation.summary, "flow alert");
-                    raiser.observe(observation);
+                } else {
+                    let namer = Namer {
+                        state,
+                        view: &view,
+                        recent: &recent,
+                        node,
+                        address,
+                        users,
+                    };
+                    let observation = event_record(&event, &namer, now_ms())
+                        .and_then(|record| observe::flow(&record, state, local, 1));
+                    if let Some(observation) = observation {
+                        tracing::debug!(summary = %observation.summary, "flow alert");
+                        raiser.observe(observation);
+                    }
                 }
             })
         });
         drop(recent);
+        drop(view);
         if let Some(flows) = control.flows() {
             flows.count_events(read as u64);
         }

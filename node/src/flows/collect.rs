@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use stockade_bpf::common::maps::{FlowKey, FlowStats, ACTION_DENY, DIRECTION_EGRESS};
+use stockade_bpf::Event;
 use stockade_policy::{Action, Direction, FlowRecord, L4Protocol, RuleRef};
 
 use super::names::Namer;
@@ -15,6 +16,23 @@ use crate::alerts::observe::address;
 struct Seen {
     count: u64,
     last_seen_ns: u64,
+}
+
+/// A record of one collection, and whether the kernel created its summary
+/// since the last one (and so reported its first flow as an event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Collected {
+    /// What happened since the last collection.
+    pub record: FlowRecord,
+    /// The summary is new: its first flow also came as an event.
+    pub created: bool,
+}
+
+impl Collected {
+    /// The flows no event reported: all but the first of a new summary.
+    pub fn unreported(&self) -> u64 {
+        self.record.connections - u64::from(self.created)
+    }
 }
 
 /// Remembers the summaries' counts between collections.
@@ -31,7 +49,7 @@ impl Collector {
         summaries: &BTreeMap<FlowKey, FlowStats>,
         namer: &Namer<'_>,
         boot_to_wall_ms: impl Fn(u64) -> u64,
-    ) -> Vec<FlowRecord> {
+    ) -> Vec<Collected> {
         let mut records = Vec::new();
         let mut seen = HashMap::with_capacity(summaries.len());
         for (key, stats) in summaries {
@@ -42,25 +60,28 @@ impl Collector {
                     last_seen_ns: stats.last_seen_ns,
                 },
             );
-            let previous = self.seen.get(key);
+            // A count below the last one: the kernel evicted the summary and
+            // started it again; all it holds is new.
+            let previous = self.seen.get(key).filter(|p| stats.count >= p.count);
             let connections = match previous {
-                // A count below the last one: the kernel evicted the summary
-                // and started it again; all it holds is new.
-                Some(p) if stats.count >= p.count => stats.count - p.count,
-                _ => stats.count,
+                Some(p) => stats.count - p.count,
+                None => stats.count,
             };
             if connections == 0 {
                 continue;
             }
             let first_ns = match previous {
-                Some(p) if stats.count >= p.count => p.last_seen_ns.max(stats.first_seen_ns),
-                _ => stats.first_seen_ns,
+                Some(p) => p.last_seen_ns.max(stats.first_seen_ns),
+                None => stats.first_seen_ns,
             };
             if let Some(record) = record(key, connections, namer) {
-                records.push(FlowRecord {
-                    first_ms: boot_to_wall_ms(first_ns),
-                    last_ms: boot_to_wall_ms(stats.last_seen_ns),
-                    ..record
+                records.push(Collected {
+                    record: FlowRecord {
+                        first_ms: boot_to_wall_ms(first_ns),
+                        last_ms: boot_to_wall_ms(stats.last_seen_ns),
+                        ..record
+                    },
+                    created: previous.is_none(),
                 });
             }
         }
@@ -68,6 +89,37 @@ impl Collector {
         self.seen = seen;
         records
     }
+}
+
+/// The record of the flow event `event` (the first of its summary), seen
+/// at `at_ms`.
+pub fn event_record(event: &Event, namer: &Namer<'_>, at_ms: u64) -> Option<FlowRecord> {
+    let egress = event.direction == DIRECTION_EGRESS;
+    let key = FlowKey {
+        src_identity: event.src.identity,
+        dst_identity: event.dst.identity,
+        src_zone: event.src.zone,
+        dst_zone: event.dst.zone,
+        rule: event.rule,
+        pid: event.pid,
+        port: event.dst_port,
+        protocol: event.protocol,
+        direction: event.direction,
+        action: event.action,
+        family: event.family,
+        pad: [0; 2],
+        remote: if egress {
+            event.dst_addr
+        } else {
+            event.src_addr
+        },
+    };
+    let record = record(&key, 1, namer)?;
+    Some(FlowRecord {
+        first_ms: at_ms,
+        last_ms: at_ms,
+        ..record
+    })
 }
 
 /// The record of `connections` flows of `key`, without its times; none for
@@ -170,7 +222,9 @@ mod tests {
 
         let first = collector.collect(&BTreeMap::from([(key(80), stats(5, 10, 20))]), &namer, wall);
         assert_eq!(first.len(), 1);
-        let record = &first[0];
+        assert!(first[0].created);
+        assert_eq!(first[0].unreported(), 4, "the first came as an event");
+        let record = &first[0].record;
         assert_eq!(
             (record.connections, record.first_ms, record.last_ms),
             (5, 1010, 1020)
@@ -189,14 +243,21 @@ mod tests {
         assert!(collector.collect(&same, &namer, wall).is_empty());
         let grown = BTreeMap::from([(key(80), stats(8, 10, 35))]);
         let again = collector.collect(&grown, &namer, wall);
+        let record = &again[0].record;
         assert_eq!(
-            (again[0].connections, again[0].first_ms, again[0].last_ms),
+            (record.connections, record.first_ms, record.last_ms),
             (3, 1020, 1035)
         );
+        assert!(!again[0].created);
+        assert_eq!(again[0].unreported(), 3);
 
         // Evicted and started again by the kernel: its whole count is new.
         let restarted = BTreeMap::from([(key(80), stats(2, 50, 60))]);
         let fresh = collector.collect(&restarted, &namer, wall);
-        assert_eq!((fresh[0].connections, fresh[0].first_ms), (2, 1050));
+        assert_eq!(
+            (fresh[0].record.connections, fresh[0].record.first_ms),
+            (2, 1050)
+        );
+        assert!(fresh[0].created);
     }
 }

@@ -6,7 +6,7 @@
 
 mod collect;
 mod learn;
-mod names;
+pub mod names;
 pub mod query;
 mod store;
 
@@ -20,16 +20,18 @@ use anyhow::{Context as _, Result};
 use nix::time::{clock_gettime, ClockId};
 use stockade_bpf::FlowSummaries;
 use stockade_flowlog::Limits;
-use stockade_policy::NodeId;
+use stockade_policy::{ClusterState, FlowRecord, NodeId};
 use tokio::sync::watch;
 
+pub use collect::event_record;
 pub use store::{FlowStatus, FlowStore};
 
 use crate::alerts::observe::RecentExecs;
+use crate::alerts::Raiser;
 use crate::clock::now_ms;
 use crate::cluster::ControlPlane;
 use crate::dataplane::LocalView;
-use collect::Collector;
+use collect::{Collected, Collector};
 use learn::Learner;
 use names::Namer;
 
@@ -50,6 +52,8 @@ pub struct Sources {
     pub recent: Arc<Mutex<RecentExecs>>,
     /// This node's address, for its workloads' end of a flow.
     pub address: IpAddr,
+    /// Where the alerts of counted repeats go.
+    pub raiser: Raiser,
 }
 
 /// Opens the flow log under `data_dir` and starts collecting into it.
@@ -94,7 +98,10 @@ async fn collect_forever(control: Arc<ControlPlane>, store: Arc<FlowStore>, sour
                         address: sources.address,
                         users: &users,
                     };
-                    let records = collector.collect(&summaries, &namer, boot_to_wall_ms());
+                    let collected = collector.collect(&summaries, &namer, boot_to_wall_ms());
+                    raise_repeats(&collected, state, &view, &sources.raiser);
+                    let records: Vec<FlowRecord> =
+                        collected.into_iter().map(|c| c.record).collect();
                     learner.observe(&records, state);
                     records
                 });
@@ -107,6 +114,23 @@ async fn collect_forever(control: Arc<ControlPlane>, store: Arc<FlowStore>, sour
                 let store = Arc::clone(&store);
                 let _ = tokio::task::spawn_blocking(move || store.sync()).await;
             }
+        }
+    }
+}
+
+/// Hands the alert path the flows that only the summaries counted: the
+/// repeats of denials (and of flows a zone alerts on), which the kernel
+/// reports once as an event and then only counts.
+fn raise_repeats(collected: &[Collected], state: &ClusterState, view: &LocalView, raiser: &Raiser) {
+    for entry in collected {
+        let count = entry.unreported();
+        if count == 0 {
+            continue;
+        }
+        if let Some(observation) =
+            crate::alerts::observe::flow(&entry.record, state, &view.scan.workloads, count)
+        {
+            raiser.observe(observation);
         }
     }
 }
