@@ -11,6 +11,7 @@ use stockade_policy::{
     ExecKey, L4Protocol, LocalExecutable, LocalWorkload, LocalWorkloads, WorkloadFacts, WorkloadKey,
 };
 
+use super::sockets::{bound_sockets, Bound};
 use crate::inventory::{key_of, procs, ExecutableHasher};
 
 /// A socket a local process listens on (TCP) or bound (UDP).
@@ -166,20 +167,15 @@ fn cgroups_under(root: &Path) -> Vec<(PathBuf, String)> {
 }
 
 /// Listening TCP sockets and bound UDP sockets of `pids`, from this network
-/// namespace's socket tables and the processes' descriptors.
+/// namespace's sockets and the processes' descriptors.
 fn listeners(pids: &BTreeSet<u32>) -> Vec<Listener> {
-    let mut by_inode: BTreeMap<u64, (IpAddr, u16, L4Protocol)> = BTreeMap::new();
-    for (table, wanted_state, protocol) in [
-        ("/proc/net/tcp", "0A", L4Protocol::Tcp),
-        ("/proc/net/tcp6", "0A", L4Protocol::Tcp),
-        ("/proc/net/udp", "07", L4Protocol::Udp),
-        ("/proc/net/udp6", "07", L4Protocol::Udp),
-    ] {
-        let text = std::fs::read_to_string(table).unwrap_or_default();
-        for (inode, ip, port) in socket_table(&text, wanted_state) {
-            by_inode.insert(inode, (ip, port, protocol));
+    let by_inode = match bound_sockets() {
+        Ok(sockets) => sockets,
+        Err(e) => {
+            tracing::debug!(error = %e, "sock_diag unavailable; reading /proc/net");
+            proc_sockets()
         }
-    }
+    };
     let mut out = BTreeSet::new();
     for &pid in pids {
         let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
@@ -205,6 +201,24 @@ fn listeners(pids: &BTreeSet<u32>) -> Vec<Listener> {
         }
     }
     out.into_iter().collect()
+}
+
+/// The listening and bound sockets from `/proc/net/{tcp,udp}[6]`, for a
+/// kernel without `sock_diag`.
+fn proc_sockets() -> BTreeMap<u64, Bound> {
+    let mut by_inode = BTreeMap::new();
+    for (table, wanted_state, protocol) in [
+        ("/proc/net/tcp", "0A", L4Protocol::Tcp),
+        ("/proc/net/tcp6", "0A", L4Protocol::Tcp),
+        ("/proc/net/udp", "07", L4Protocol::Udp),
+        ("/proc/net/udp6", "07", L4Protocol::Udp),
+    ] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for (inode, ip, port) in socket_table(&text, wanted_state) {
+            by_inode.insert(inode, (ip, port, protocol));
+        }
+    }
+    by_inode
 }
 
 /// (inode, local address, local port) of the rows of a `/proc/net/{tcp,udp}[6]`

@@ -5,6 +5,7 @@
 pub mod encode;
 pub mod local;
 pub mod reconcile;
+mod sockets;
 
 use std::collections::BTreeMap;
 
