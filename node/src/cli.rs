@@ -42,6 +42,13 @@ pub enum Command {
     /// Draw the cluster's observed topology (zones, apps, services or
     /// processes, and the flows between them).
     Topology(TopologyArgs),
+    /// Turn what learning zones were seen to do into allow rules.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+    /// Apply pre-canned rules for common servers (DNS, NTP, PostgreSQL,
+    /// Redis, HTTP).
+    #[command(subcommand)]
+    Template(TemplateCommand),
     /// Register binaries (e.g. from a CI pipeline) as an application's: only
     /// these binaries will carry its identity.
     Fingerprint(FingerprintArgs),
@@ -299,6 +306,80 @@ pub struct TopologyArgs {
     /// Print the Graphviz DOT source.
     #[arg(long)]
     pub dot: bool,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// Subcommands of `stockade baseline`.
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// The narrowest allow rules that cover what a zone was seen to do and
+    /// the policy does not allow yet, link by link, with the diff.
+    Propose(ProposeArgs),
+    /// Accept proposed links: their allow rules are created.
+    Accept(LinkArgs),
+    /// Snooze proposed links: hidden until they are seen again.
+    Snooze(LinkArgs),
+    /// Deny proposed links: never proposed again.
+    Deny(LinkArgs),
+}
+
+/// Arguments of `stockade baseline propose`.
+#[derive(Debug, Args)]
+pub struct ProposeArgs {
+    /// The zone.
+    #[arg(long)]
+    pub zone: String,
+    /// Also show snoozed links that were not seen again.
+    #[arg(long)]
+    pub include_snoozed: bool,
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// Arguments of `stockade baseline accept|snooze|deny`.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
+    /// The zone whose proposal the links come from.
+    #[arg(long)]
+    pub zone: String,
+    /// The links, by their number in `stockade baseline propose`.
+    #[arg(value_name = "LINK", required_unless_present = "all")]
+    pub links: Vec<usize>,
+    /// Every link of the proposal.
+    #[arg(long, conflicts_with = "links")]
+    pub all: bool,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// Subcommands of `stockade template`.
+#[derive(Debug, Subcommand)]
+pub enum TemplateCommand {
+    /// List the templates.
+    List(ApiArgs),
+    /// Allow a template's server ports from its clients.
+    Apply(TemplateApplyArgs),
+}
+
+/// Arguments of `stockade template apply`.
+#[derive(Debug, Args)]
+pub struct TemplateApplyArgs {
+    /// The template: dns, ntp, postgresql, redis or http.
+    pub name: String,
+    /// Who connects: `zone`, `zone/app` or `zone/app/service`.
+    #[arg(long)]
+    pub clients: String,
+    /// The server: `zone[/app[/service]]`, or an address block outside the
+    /// cluster such as `192.0.2.53/32`.
+    #[arg(long)]
+    pub server: String,
     /// Where the admin API is.
     #[command(flatten)]
     pub api: ApiArgs,

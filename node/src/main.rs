@@ -8,6 +8,7 @@
 mod admin_client;
 mod alerts;
 mod api;
+mod baseline_cmd;
 mod cli;
 mod clock;
 mod cluster;
@@ -65,6 +66,8 @@ fn main() -> ExitCode {
         Command::Inventory(args) => visibility_cmd::inventory(&args).map(|()| ExitCode::SUCCESS),
         Command::Flows(args) => visibility_cmd::flows(&args).map(|()| ExitCode::SUCCESS),
         Command::Topology(args) => visibility_cmd::topology(&args).map(|()| ExitCode::SUCCESS),
+        Command::Baseline(command) => baseline_cmd::run(&command).map(|()| ExitCode::SUCCESS),
+        Command::Template(command) => baseline_cmd::template(&command).map(|()| ExitCode::SUCCESS),
         Command::Fingerprint(args) => admin_client::fingerprint(&args).map(|()| ExitCode::SUCCESS),
     };
     match outcome {

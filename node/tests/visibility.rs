@@ -55,6 +55,27 @@ fn text(nodes: &Nodes, host: usize, path: &str) -> String {
     reply.body
 }
 
+/// Runs the `stockade` CLI inside host `host`'s namespace against its API.
+fn cli(nodes: &Nodes, lab: &Lab, host: usize, args: &[&str]) -> String {
+    let out = lab
+        .command(host, BIN)
+        .args(args)
+        .args([
+            "--api",
+            &nodes.api_url(host),
+            "--api-token",
+            &nodes.admin_token,
+        ])
+        .output()
+        .expect("run stockade");
+    assert!(
+        out.status.success(),
+        "stockade {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Processes a test started, killed when it ends, passed or not.
 struct Workloads(Vec<Child>);
 
@@ -204,6 +225,13 @@ fn learn_propose_enforce_inventory_topology_and_partial_queries() {
     println!(
         "proposal:\n{}",
         serde_json::to_string_pretty(&proposal).unwrap_or_default()
+    );
+    let listed = cli(&nodes, &lab, 1, &["baseline", "propose", "--zone", "prod"]);
+    println!("stockade baseline propose --zone prod:\n{listed}");
+    assert!(
+        listed.contains("[1] prod/api/main -> prod/db/main tcp/5432")
+            && listed.contains("[2] prod/web/main -> prod/api/main tcp/8080"),
+        "{listed}"
     );
     assert_eq!(
         proposed_edges(&proposal),
@@ -408,6 +436,67 @@ fn learn_propose_enforce_inventory_topology_and_partial_queries() {
         dot.starts_with("digraph") && dot.contains("prod/web") && dot.contains("prod/db"),
         "{dot}"
     );
+
+    // The picture, drawn by Graphviz through the CLI.
+    let svg = dir.path().join("topology.svg");
+    cli(
+        &nodes,
+        &lab,
+        1,
+        &[
+            "topology",
+            "--level",
+            "service",
+            "--svg",
+            &svg.to_string_lossy(),
+        ],
+    );
+    let drawn = std::fs::read_to_string(&svg).expect("the SVG");
+    assert!(
+        drawn.contains("<svg") && drawn.contains("prod/web/main"),
+        "{drawn}"
+    );
+
+    // A template from day one: PostgreSQL clients, applied twice, is one rule.
+    let template =
+        json!({"clients": {"zone": "prod", "app": "api"}, "server": {"zone": "prod", "app": "db"}});
+    for _ in 0..2 {
+        call(
+            &nodes,
+            1,
+            "POST",
+            "/v1/templates/postgresql",
+            Some(&template.to_string()),
+        );
+    }
+    let rules = call(&nodes, 1, "GET", "/v1/rules", None);
+    let from_template = rules
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["spec"]["owner"] == "template:postgresql")
+        .count();
+    assert_eq!(from_template, 1, "{rules}");
+
+    // A SIEM's live feed: web's flows as JSON lines while they happen.
+    let feed = lab
+        .command(1, "curl")
+        .args(["-sN", "-m", "6", "-H"])
+        .arg(format!("Authorization: Bearer {}", nodes.admin_token))
+        .arg(format!("{}/v1/flows/stream?app=web", nodes.api_url(1)))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(connect(&lab, 1, "web", &api, 3), 0);
+    let streamed = feed.wait_with_output().expect("curl ends");
+    let lines = String::from_utf8_lossy(&streamed.stdout).into_owned();
+    let first: Value = lines
+        .lines()
+        .next()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("a JSON line: {lines:?}"));
+    assert_eq!(first["src"]["identity"]["app"], "web", "{first}");
 
     // With node 3 down, a flow query answers with what the others have and
     // names node 3 as missing.
