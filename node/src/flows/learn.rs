@@ -10,7 +10,7 @@ use stockade_policy::{
     PeerClass,
 };
 
-use crate::cluster::ControlPlane;
+use crate::cluster::{ControlPlane, WriteError};
 
 /// Edges one report carries at most (the command's limit).
 const MAX_EDGES_PER_REPORT: usize = 10_000;
@@ -49,8 +49,10 @@ impl Learner {
         }
     }
 
-    /// Reports what is pending; what a failed write carried is kept for
-    /// the next report.
+    /// Reports what is pending. What a write that failed to commit carried
+    /// is kept for the next report; a batch the state refuses (which
+    /// skips stale edges itself, so this is a bug) is dropped and logged
+    /// rather than retried forever.
     pub async fn report(&mut self, control: &Arc<ControlPlane>, node: NodeId) {
         while !self.pending.is_empty() {
             let batch: Vec<ObservedEdge> = self
@@ -63,9 +65,15 @@ impl Learner {
                 node,
                 edges: batch.clone(),
             };
-            if let Err(e) = control.write(command).await {
-                tracing::warn!(error = %e, edges = batch.len(), "cannot report learned edges; retrying later");
-                return;
+            match control.write(command).await {
+                Ok(_) => {}
+                Err(WriteError::Invalid(e)) => {
+                    tracing::error!(error = %e, edges = batch.len(), "learned edges refused; dropped");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, edges = batch.len(), "cannot report learned edges; retrying later");
+                    return;
+                }
             }
             for edge in batch {
                 self.pending.remove(&edge.key);
