@@ -80,31 +80,13 @@ async fn collect_forever(control: Arc<ControlPlane>, store: Arc<FlowStore>, sour
     loop {
         tokio::select! {
             _ = collect.tick() => {
-                let summaries = match sources.summaries.read() {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read the flow summaries");
-                        continue;
-                    }
+                // Reading thousands of summaries is thousands of syscalls:
+                // off the async workers, like the file writes below.
+                let Some(records) = tokio::task::block_in_place(|| {
+                    collect_once(&control, &sources, &mut collector, &mut learner, &users)
+                }) else {
+                    continue;
                 };
-                let view = Arc::clone(&sources.view.borrow());
-                let records = control.with_state(|state| {
-                    let recent = sources.recent.lock().unwrap_or_else(PoisonError::into_inner);
-                    let namer = Namer {
-                        state,
-                        view: &view,
-                        recent: &recent,
-                        node,
-                        address: sources.address,
-                        users: &users,
-                    };
-                    let collected = collector.collect(&summaries, &namer, boot_to_wall_ms());
-                    raise_repeats(&collected, state, &view, &sources.raiser);
-                    let records: Vec<FlowRecord> =
-                        collected.into_iter().map(|c| c.record).collect();
-                    learner.observe(&records, state);
-                    records
-                });
                 let store = Arc::clone(&store);
                 // File writes off the async workers.
                 let _ = tokio::task::spawn_blocking(move || store.append(records)).await;
@@ -116,6 +98,45 @@ async fn collect_forever(control: Arc<ControlPlane>, store: Arc<FlowStore>, sour
             }
         }
     }
+}
+
+/// One collection: the summaries' news as records, whose repeats go to the
+/// alert path and whose learning edges to the learner.
+fn collect_once(
+    control: &ControlPlane,
+    sources: &Sources,
+    collector: &mut Collector,
+    learner: &mut Learner,
+    users: &BTreeMap<u32, String>,
+) -> Option<Vec<FlowRecord>> {
+    let summaries = match sources.summaries.read() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the flow summaries");
+            return None;
+        }
+    };
+    let view = Arc::clone(&sources.view.borrow());
+    let records = control.with_state(|state| {
+        let recent = sources
+            .recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let namer = Namer {
+            state,
+            view: &view,
+            recent: &recent,
+            node: NodeId(control.raft().id()),
+            address: sources.address,
+            users,
+        };
+        let collected = collector.collect(&summaries, &namer, boot_to_wall_ms());
+        raise_repeats(&collected, state, &view, &sources.raiser);
+        let records: Vec<FlowRecord> = collected.into_iter().map(|c| c.record).collect();
+        learner.observe(&records, state);
+        records
+    });
+    Some(records)
 }
 
 /// Hands the alert path the flows that only the summaries counted: the
