@@ -160,13 +160,7 @@ impl Endpoint {
         addr: SocketAddr,
         request: Bytes,
     ) -> Result<Bytes, TransportError> {
-        let limit = self.inner.config.max_frame_bytes;
-        client::check_len(request.len(), limit)?;
-        within(addr, self.inner.config.call_timeout, async {
-            let stream = self.open(peer, addr).await?;
-            client::single(addr, stream, frame::KIND_CALL, request, limit).await
-        })
-        .await
+        self.single(frame::KIND_CALL, peer, addr, request).await
     }
 
     /// Asks node `peer` at `addr` a query (see [`RpcHandler::query`]) and
@@ -177,11 +171,23 @@ impl Endpoint {
         addr: SocketAddr,
         request: Bytes,
     ) -> Result<Bytes, TransportError> {
+        self.single(frame::KIND_QUERY, peer, addr, request).await
+    }
+
+    /// One request frame of `kind` to node `peer`, one reply, within the
+    /// call timeout.
+    async fn single(
+        &self,
+        kind: u8,
+        peer: NodeId,
+        addr: SocketAddr,
+        request: Bytes,
+    ) -> Result<Bytes, TransportError> {
         let limit = self.inner.config.max_frame_bytes;
         client::check_len(request.len(), limit)?;
         within(addr, self.inner.config.call_timeout, async {
             let stream = self.open(peer, addr).await?;
-            client::single(addr, stream, frame::KIND_QUERY, request, limit).await
+            client::single(addr, stream, kind, request, limit).await
         })
         .await
     }
