@@ -9,9 +9,10 @@
 //! Today it provides the test hosts ([`netlab::Lab`]), the running of
 //! `stockade` processes on them ([`nodes`]), and the alert sinks tests
 //! deliver to: a recording HTTP server ([`receiver`]) and a real rsyslogd
-//! ([`rsyslog`]); fault injection and history checking arrive with the
-//! chaos issue.
+//! ([`rsyslog`]), and the linearizability checker of recorded histories
+//! ([`check`]); fault injection arrives with the chaos issue.
 
+pub mod check;
 pub mod netlab;
 pub mod nodes;
 pub mod receiver;
