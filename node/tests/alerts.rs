@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -15,16 +15,9 @@ use stockade_chaos::nodes::{wait_for, Nodes};
 use stockade_chaos::receiver::{HttpReceiver, Received};
 use stockade_chaos::rsyslog::{Collector, Placement};
 
-const BIN: &str = env!("CARGO_BIN_EXE_stockade");
-/// Generous: elections and joins on a loaded 2-core machine.
-const SETTLE: Duration = Duration::from_secs(60);
+mod common;
 
-/// `stockade-netcheck`, built beside `stockade` by the workspace's tests.
-fn netcheck() -> PathBuf {
-    let path = Path::new(BIN).with_file_name("stockade-netcheck");
-    assert!(path.exists(), "{} is missing", path.display());
-    path
-}
+use common::{denied_connects, BIN, SETTLE};
 
 /// prod enforces; its client (by cgroup) may talk to nobody.
 fn policy_document() -> String {
@@ -111,18 +104,8 @@ fn wait_delivered(nodes: &Nodes, host: usize) -> Value {
 /// Runs the client `count` times against `target` from host `host`;
 /// returns how many times the firewall denied it.
 fn attempt(lab: &Lab, host: usize, target: &str, count: u32) -> (u32, String) {
-    let out = lab
-        .workload(host, "client", &netcheck().to_string_lossy())
-        .args(["tcp", target, "--count", &count.to_string(), "--keep-going"])
-        .output()
-        .expect("run the client");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let denied = text
-        .split(", ")
-        .find_map(|part| part.strip_suffix(" denied by the firewall\n"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0);
-    (denied, text)
+    let (denied, text) = denied_connects(lab, host, "client", target, count);
+    (denied.unwrap_or(0), text)
 }
 
 /// Like [`attempt`]; the firewall must deny every flow.

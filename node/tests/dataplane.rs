@@ -7,26 +7,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
-use std::time::Duration;
 
 use stockade_chaos::netlab::Lab;
 use stockade_chaos::nodes::{wait_for, Nodes};
 
-const BIN: &str = env!("CARGO_BIN_EXE_stockade");
-/// Generous: elections and joins on a loaded 2-core machine.
-const SETTLE: Duration = Duration::from_secs(60);
-const PORT: u16 = 9000;
+mod common;
 
-/// `stockade-netcheck`, built beside `stockade` by the workspace's tests.
-fn netcheck() -> PathBuf {
-    let path = Path::new(BIN).with_file_name("stockade-netcheck");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build -p stockade-bpf`",
-        path.display()
-    );
-    path
-}
+use common::{netcheck, BIN, SETTLE};
+
+const PORT: u16 = 9000;
 
 /// A copy of netcheck with its marker's last byte set to `byte`: another
 /// binary, with another digest.

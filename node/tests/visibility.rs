@@ -6,7 +6,7 @@
 //! topology has the expected vertices and edges at every level, and a flow
 //! query with a node down says which node is missing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
@@ -14,16 +14,9 @@ use serde_json::{json, Value};
 use stockade_chaos::netlab::Lab;
 use stockade_chaos::nodes::{wait_for, Nodes};
 
-const BIN: &str = env!("CARGO_BIN_EXE_stockade");
-/// Generous: elections and joins on a loaded 2-core machine.
-const SETTLE: Duration = Duration::from_secs(60);
+mod common;
 
-/// `stockade-netcheck`, built beside `stockade` by the workspace's tests.
-fn netcheck() -> PathBuf {
-    let path = Path::new(BIN).with_file_name("stockade-netcheck");
-    assert!(path.exists(), "{} is missing", path.display());
-    path
-}
+use common::{denied_connects, netcheck, BIN, SETTLE};
 
 /// prod learns; web, api and db are identified by their cgroups.
 fn policy_document() -> String {
@@ -91,16 +84,8 @@ impl Drop for Workloads {
 /// Connects `count` times from cgroup `app` of host `host` to `target`;
 /// returns how many connections the firewall denied.
 fn connect(lab: &Lab, host: usize, app: &str, target: &str, count: u32) -> u32 {
-    let out = lab
-        .workload(host, app, &netcheck().to_string_lossy())
-        .args(["tcp", target, "--count", &count.to_string(), "--keep-going"])
-        .output()
-        .expect("run the client");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.split(", ")
-        .find_map(|part| part.strip_suffix(" denied by the firewall\n"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("netcheck said: {text}"))
+    let (denied, text) = denied_connects(lab, host, app, target, count);
+    denied.unwrap_or_else(|| panic!("netcheck said: {text}"))
 }
 
 /// The `from → to:port` edges of a proposal, as text.
