@@ -10,10 +10,12 @@
 //! `stockade` processes on them ([`nodes`]), and the alert sinks tests
 //! deliver to: a recording HTTP server ([`receiver`]) and a real rsyslogd
 //! ([`rsyslog`]), and the linearizability checker of recorded histories
-//! ([`check`]); fault injection arrives with the chaos issue.
+//! ([`check`]), and the SVG picture of a run over time ([`timeline`]); fault
+//! injection arrives with the chaos issue.
 
 pub mod check;
 pub mod netlab;
 pub mod nodes;
 pub mod receiver;
 pub mod rsyslog;
+pub mod timeline;
