@@ -9,13 +9,13 @@
 //! Today it provides the test hosts ([`netlab::Lab`]), the running of
 //! `stockade` processes on them ([`nodes`]), and the alert sinks tests
 //! deliver to: a recording HTTP server ([`receiver`]) and a real rsyslogd
-//! ([`rsyslog`]), and the linearizability checker of recorded histories
-//! ([`check`]), and the SVG picture of a run over time ([`timeline`]); fault
-//! injection arrives with the chaos issue.
+//! ([`rsyslog`]), the linearizability checker of recorded histories
+//! ([`check`]), and the UDP relay that injects node-to-node faults ([`relay`]).
 
 pub mod check;
 pub mod netlab;
 pub mod nodes;
 pub mod receiver;
+pub mod relay;
 pub mod rsyslog;
 pub mod timeline;
