@@ -1,13 +1,16 @@
-//! The relay's tasks: one per front and one per upstream socket.
+//! The relay's tasks: one per front, one per upstream socket, and the
+//! scheduler of delayed sends.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 
-use super::{End, Inner, Packet};
+use super::{End, Inner, Job, Packet, Timed};
 
 /// Large enough for any UDP datagram.
 const MAX_DATAGRAM: usize = 65_536;
@@ -102,5 +105,55 @@ async fn reply_loop(
         inner
             .relay(End::Node(node), End::Ip(source.ip()), packet)
             .await;
+    }
+}
+
+/// Runs delayed sends and hold deadlines at their instants, in order.
+pub(super) async fn schedule(inner: Arc<Inner>, mut timed: mpsc::UnboundedReceiver<Timed>) {
+    let mut queue: BTreeMap<(Instant, u64), Job> = BTreeMap::new();
+    loop {
+        let next = queue.first_key_value().map(|(&(at, _), _)| at);
+        let due = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            incoming = timed.recv() => match incoming {
+                Some(Timed { at, id, job }) => {
+                    queue.insert((at, id), job);
+                }
+                // Only if `Inner` went away, which this task's own reference
+                // prevents; the relay ends this task by aborting it.
+                None => return,
+            },
+            () = due => {
+                let now = Instant::now();
+                while let Some(entry) = queue.first_entry() {
+                    if entry.key().0 > now {
+                        break;
+                    }
+                    let packets = match entry.remove() {
+                        Job::Send(packets) => {
+                            inner.state().queued -= 1;
+                            packets
+                        }
+                        Job::Release(link, id) => {
+                            let mut state = inner.state();
+                            match state.held.get(&link) {
+                                Some((held, _)) if *held == id => state
+                                    .held
+                                    .remove(&link)
+                                    .map(|(_, packets)| packets)
+                                    .unwrap_or_default(),
+                                _ => Vec::new(),
+                            }
+                        }
+                    };
+                    inner.send(&packets).await;
+                }
+            }
+        }
     }
 }

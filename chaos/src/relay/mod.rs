@@ -32,11 +32,18 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 
-use faults::decide;
-pub use faults::LinkFaults;
-use loops::front_loop;
+use faults::{decide, Fate};
+pub use faults::{LinkFaults, HOLD_MAX};
+use loops::{front_loop, schedule};
+
+/// Most delayed sends waiting at once; beyond it datagrams are dropped (and
+/// counted), so a long delay under heavy traffic cannot grow memory without
+/// bound.
+pub const MAX_QUEUED: usize = 10_000;
 
 /// What the relay did with datagrams since it started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -45,10 +52,15 @@ pub struct RelayStats {
     pub received: u64,
     /// Datagrams sent on, each copy of a duplicate counted.
     pub forwarded: u64,
-    /// Datagrams not sent: cut, lost, or refused by the socket.
+    /// Datagrams not sent: cut, lost, over the delay queue's cap, or refused
+    /// by the socket.
     pub dropped: u64,
     /// Extra copies made by `duplicate`.
     pub duplicated: u64,
+    /// Copies scheduled with a delay above zero.
+    pub delayed: u64,
+    /// Datagrams held back by `reorder`.
+    pub reordered: u64,
 }
 
 /// A relay in front of the nodes of one cluster. Dropping it aborts its
@@ -61,6 +73,8 @@ struct Inner {
     listen_ip: IpAddr,
     state: Mutex<State>,
     tasks: Mutex<Tasks>,
+    /// Delayed sends and hold deadlines, to the one scheduler task.
+    timer: mpsc::UnboundedSender<Timed>,
 }
 
 struct State {
@@ -70,6 +84,11 @@ struct State {
     nodes: BTreeSet<usize>,
     /// Real IP → node id: how the source of a datagram is known.
     by_ip: HashMap<IpAddr, usize>,
+    /// The datagram held back on each link, with the id of its hold.
+    held: HashMap<(usize, usize), (u64, Vec<Packet>)>,
+    next_id: u64,
+    /// Delayed sends not yet made.
+    queued: usize,
     stats: RelayStats,
 }
 
@@ -97,11 +116,27 @@ enum End {
     Ip(IpAddr),
 }
 
+/// Work for the scheduler at a given instant.
+struct Timed {
+    at: Instant,
+    /// Breaks ties between equal instants in the order they were made.
+    id: u64,
+    job: Job,
+}
+
+enum Job {
+    /// Send these in order; they count against [`MAX_QUEUED`] as one.
+    Send(Vec<Packet>),
+    /// Send what is held on the link under this hold id, if still held.
+    Release((usize, usize), u64),
+}
+
 impl Relay {
     /// Starts a relay that binds its sockets on `listen_ip` and draws every
     /// fault from an RNG seeded with `seed`. Sockets are bound in the network
     /// namespace of the thread that creates them (see the module doc).
     pub async fn start(listen_ip: IpAddr, seed: u64) -> io::Result<Relay> {
+        let (timer, timed) = mpsc::unbounded_channel();
         let inner = Arc::new(Inner {
             listen_ip,
             state: Mutex::new(State {
@@ -109,13 +144,19 @@ impl Relay {
                 links: HashMap::new(),
                 nodes: BTreeSet::new(),
                 by_ip: HashMap::new(),
+                held: HashMap::new(),
+                next_id: 0,
+                queued: 0,
                 stats: RelayStats::default(),
             }),
             tasks: Mutex::new(Tasks {
                 handles: Vec::new(),
                 closed: false,
             }),
+            timer,
         });
+        let scheduler = tokio::spawn(schedule(Arc::clone(&inner), timed));
+        inner.register(scheduler.abort_handle());
         Ok(Relay { inner })
     }
 
@@ -229,14 +270,14 @@ impl Inner {
         }
     }
 
-    /// Decides the fate of `packet` travelling from `from` to `to` and sends
-    /// what goes.
+    /// Decides the fate of `packet` travelling from `from` to `to`, sends
+    /// what goes now and schedules the rest.
     async fn relay(&self, from: End, to: End, packet: Packet) {
         let now = {
             let mut state = self.state();
             state.stats.received += 1;
             match (state.node(from), state.node(to)) {
-                (Some(from), Some(to)) => state.fate((from, to), packet),
+                (Some(from), Some(to)) => state.fate((from, to), packet, &self.timer),
                 _ => vec![packet],
             }
         };
@@ -269,16 +310,64 @@ impl State {
         }
     }
 
-    /// Applies the faults of `link` to `packet`: counts what is drawn and
-    /// returns the copies to send.
-    fn fate(&mut self, link: (usize, usize), packet: Packet) -> Vec<Packet> {
+    fn id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Applies the faults of `link` to `packet`: counts, holds and queues as
+    /// drawn, and returns what is to be sent at once, in order.
+    fn fate(
+        &mut self,
+        link: (usize, usize),
+        packet: Packet,
+        timer: &mpsc::UnboundedSender<Timed>,
+    ) -> Vec<Packet> {
         let faults = self.links.get(&link).copied().unwrap_or_default();
-        let copies = decide(&faults, &mut self.rng);
-        if copies == 0 {
+        let Fate { delays, hold } = decide(&faults, &mut self.rng);
+        if delays.is_empty() {
             self.stats.dropped += 1;
+            return Vec::new();
         }
-        self.stats.duplicated += copies.saturating_sub(1) as u64;
-        vec![packet; copies]
+        self.stats.duplicated += delays.len() as u64 - 1;
+        if hold && !self.held.contains_key(&link) {
+            // Its copies go out together, right behind the next datagram and
+            // at that one's delay.
+            let id = self.id();
+            self.held.insert(link, (id, vec![packet; delays.len()]));
+            self.stats.reordered += 1;
+            // Not counted against the cap: at most one hold per link.
+            let at = Instant::now() + HOLD_MAX;
+            let _ = timer.send(Timed {
+                at,
+                id,
+                job: Job::Release(link, id),
+            });
+            return Vec::new();
+        }
+        let mut released = self.held.remove(&link).map(|(_, held)| held);
+        let mut now = Vec::new();
+        for delay in delays {
+            let mut batch = vec![packet.clone()];
+            // The held datagram follows the first copy of this one.
+            batch.extend(released.take().into_iter().flatten());
+            if delay.is_zero() {
+                now.extend(batch);
+            } else if self.queued >= MAX_QUEUED {
+                self.stats.dropped += batch.len() as u64;
+            } else {
+                self.queued += 1;
+                self.stats.delayed += 1;
+                let id = self.id();
+                let at = Instant::now() + delay;
+                let _ = timer.send(Timed {
+                    at,
+                    id,
+                    job: Job::Send(batch),
+                });
+            }
+        }
+        now
     }
 }
 

@@ -269,6 +269,47 @@ async fn duplicate_one_delivers_twice() {
     task.abort();
 }
 
+/// Sends 300 datagrams over a link with `link` faults and returns them in
+/// the order they arrived, once all have.
+async fn all_arrive(link: LinkFaults) -> (Vec<u32>, RelayStats) {
+    let net = net(2, 3).await;
+    net.relay.set_link(0, 1, link);
+    let (seen, task) = collect(Arc::clone(&net.nodes[1]));
+    blast(&net, 0, 1, 300).await;
+    let got = collected(&seen, 300).await;
+    task.abort();
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, (0..300).collect::<Vec<_>>());
+    (got, net.relay.stats())
+}
+
+fn out_of_order(got: &[u32]) -> usize {
+    got.windows(2).filter(|w| w[1] < w[0]).count()
+}
+
+// On worker threads, as the harness runs it: the fronts, the scheduler and
+// the receiver really run at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delay_and_reorder_deliver_all_some_out_of_order() {
+    let (got, stats) = all_arrive(faults(|f| {
+        f.delay_min = Duration::ZERO;
+        f.delay_max = Duration::from_millis(20);
+        f.reorder = 0.2;
+    }))
+    .await;
+    assert!(out_of_order(&got) > 0, "{got:?}");
+    assert!(stats.delayed > 0 && stats.reordered > 0, "{stats:?}");
+    assert_eq!(stats.dropped, 0);
+}
+
+#[tokio::test]
+async fn reorder_alone_swaps_neighbours() {
+    let (got, stats) = all_arrive(faults(|f| f.reorder = 0.3)).await;
+    assert!(out_of_order(&got) > 0, "{got:?}");
+    assert!(stats.reordered > 0 && stats.delayed == 0, "{stats:?}");
+}
+
 /// Which of 200 datagrams sent one at a time over a lossy link are dropped.
 async fn drops(seed: u64) -> Vec<u32> {
     let net = net(2, seed).await;
