@@ -50,16 +50,78 @@ pub struct Dataplane {
 }
 
 struct Maps {
+    enforcement: EnforcementMaps,
+    flows: Option<PerCpuHashMap<MapData, FlowKey, FlowStats>>,
+    config: Array<MapData, DataplaneConfig>,
+    stats: PerCpuArray<MapData, DataplaneStats>,
+    events: Option<RingBuf<MapData>>,
+}
+
+/// The maps [`MapContents`] mirrors: what decides a flow.
+struct EnforcementMaps {
     policy: LpmTrie<MapData, [u8; 12], Verdict>,
     ipcache: LpmTrie<MapData, [u8; 20], Subject>,
     cgroups: HashMap<MapData, u64, Subject>,
     processes: HashMap<MapData, u32, Subject>,
     executables: HashMap<MapData, ExecKey, Subject>,
     zones: HashMap<MapData, u32, ZoneMode>,
-    flows: Option<PerCpuHashMap<MapData, FlowKey, FlowStats>>,
-    config: Array<MapData, DataplaneConfig>,
-    stats: PerCpuArray<MapData, DataplaneStats>,
-    events: Option<RingBuf<MapData>>,
+}
+
+impl EnforcementMaps {
+    fn take(ebpf: &mut Ebpf) -> Result<Self, BpfError> {
+        Ok(EnforcementMaps {
+            policy: take(ebpf, POLICY_MAP)?,
+            ipcache: take(ebpf, IPCACHE_MAP)?,
+            cgroups: take(ebpf, CGROUP_MAP)?,
+            processes: take(ebpf, PROCESS_MAP)?,
+            executables: take(ebpf, EXEC_MAP)?,
+            zones: take(ebpf, ZONE_MAP)?,
+        })
+    }
+
+    /// The maps pinned in `maps_dir`, opened by their pins alone: nothing
+    /// is loaded or attached.
+    fn from_pins(maps_dir: &Path) -> Result<Self, BpfError> {
+        Ok(EnforcementMaps {
+            policy: from_pin(maps_dir, POLICY_MAP)?,
+            ipcache: from_pin(maps_dir, IPCACHE_MAP)?,
+            cgroups: from_pin(maps_dir, CGROUP_MAP)?,
+            processes: from_pin(maps_dir, PROCESS_MAP)?,
+            executables: from_pin(maps_dir, EXEC_MAP)?,
+            zones: from_pin(maps_dir, ZONE_MAP)?,
+        })
+    }
+
+    fn read(&self) -> Result<MapContents, BpfError> {
+        Ok(MapContents {
+            policy: read_trie(&self.policy, POLICY_MAP, |prefix_len, data| PolicyKey {
+                prefix_len,
+                data,
+            })?,
+            ipcache: read_trie(&self.ipcache, IPCACHE_MAP, |prefix_len, data| IpcacheKey {
+                prefix_len,
+                data,
+            })?,
+            cgroups: read_hash(&self.cgroups, CGROUP_MAP)?,
+            processes: read_hash(&self.processes, PROCESS_MAP)?,
+            executables: read_hash(&self.executables, EXEC_MAP)?,
+            zones: read_hash(&self.zones, ZONE_MAP)?,
+        })
+    }
+}
+
+/// Everything the enforcement maps pinned under a node's pin folder hold
+/// now, as [`Dataplane::read`] would return it, without loading or
+/// attaching anything: for another process (a test harness, a checker) to
+/// inspect a running node's kernel state.
+///
+/// It only reads. The kernel hands out read-write descriptors for pins
+/// (aya asks for no narrower access), so this is read-only by intent, not
+/// by the kernel's enforcement. Entries are read one by one while the node
+/// may be writing: a read during a reconciliation can see a mix of before
+/// and after.
+pub fn read_pinned(pin_dir: &Path) -> Result<MapContents, BpfError> {
+    EnforcementMaps::from_pins(&loader::maps_dir(pin_dir))?.read()
 }
 
 /// How many entries a write changed.
@@ -83,18 +145,23 @@ where
     M::try_from(map).map_err(map_error(name, "convert"))
 }
 
+fn from_pin<M>(maps_dir: &Path, name: &'static str) -> Result<M, BpfError>
+where
+    M: TryFrom<aya::maps::Map, Error = MapError>,
+{
+    let path = maps_dir.join(name);
+    let data = MapData::from_pin(&path).map_err(|source| BpfError::OpenPin { path, source })?;
+    let map = aya::maps::Map::from_map_data(data).map_err(map_error(name, "convert"))?;
+    M::try_from(map).map_err(map_error(name, "convert"))
+}
+
 impl Dataplane {
     /// Loads, attaches (or adopts) and configures the dataplane of
     /// `settings`. Needs root.
     pub fn open(settings: DataplaneSettings) -> Result<Self, BpfError> {
         let (mut ebpf, attachment) = loader::load(&settings)?;
         let mut maps = Maps {
-            policy: take(&mut ebpf, POLICY_MAP)?,
-            ipcache: take(&mut ebpf, IPCACHE_MAP)?,
-            cgroups: take(&mut ebpf, CGROUP_MAP)?,
-            processes: take(&mut ebpf, PROCESS_MAP)?,
-            executables: take(&mut ebpf, EXEC_MAP)?,
-            zones: take(&mut ebpf, ZONE_MAP)?,
+            enforcement: EnforcementMaps::take(&mut ebpf)?,
             flows: Some(take(&mut ebpf, FLOW_MAP)?),
             config: take(&mut ebpf, CONFIG_MAP)?,
             stats: take(&mut ebpf, STATS_MAP)?,
@@ -136,7 +203,7 @@ impl Dataplane {
         alive: impl Fn(u32) -> bool,
     ) -> Result<WriteSummary, BpfError> {
         let mut summary = WriteSummary::default();
-        let m = &mut self.maps;
+        let m = &mut self.maps.enforcement;
         let w = &mut self.written;
         // Identities before the policy that names them; deletions of
         // verdicts last, so a flow never falls between two entries.
@@ -183,21 +250,7 @@ impl Dataplane {
 
     /// Everything the maps hold now, read from the kernel.
     pub fn read(&self) -> Result<MapContents, BpfError> {
-        let m = &self.maps;
-        Ok(MapContents {
-            policy: read_trie(&m.policy, POLICY_MAP, |prefix_len, data| PolicyKey {
-                prefix_len,
-                data,
-            })?,
-            ipcache: read_trie(&m.ipcache, IPCACHE_MAP, |prefix_len, data| IpcacheKey {
-                prefix_len,
-                data,
-            })?,
-            cgroups: read_hash(&m.cgroups, CGROUP_MAP)?,
-            processes: read_hash(&m.processes, PROCESS_MAP)?,
-            executables: read_hash(&m.executables, EXEC_MAP)?,
-            zones: read_hash(&m.zones, ZONE_MAP)?,
-        })
+        self.maps.enforcement.read()
     }
 
     /// The kernel programs' counters, summed over CPUs.

@@ -62,6 +62,16 @@ pub enum BpfError {
         #[source]
         source: MapError,
     },
+    /// A pinned map could not be opened (missing, not a map, or no
+    /// permission).
+    #[error("cannot open the pinned map {path}")]
+    OpenPin {
+        /// The pin's path.
+        path: PathBuf,
+        /// aya's error.
+        #[source]
+        source: MapError,
+    },
     /// A cgroup directory to attach to could not be opened.
     #[error("cannot open cgroup {path}")]
     Cgroup {

@@ -3,7 +3,8 @@
 //! does with them — loading, attaching at a node's cgroup subtree and pinning
 //! in bpffs ([`Dataplane::open`]), adopting what an earlier run pinned,
 //! writing map contents ([`Dataplane::write`]), reading counters, flow
-//! summaries and events, and removing it all ([`uninstall`]).
+//! summaries and events, reading a running node's maps from another process
+//! ([`read_pinned`]), and removing it all ([`uninstall`]).
 //!
 //! The map keys and values are the `#[repr(C)]` types of
 //! `stockade-bpf-common`, re-exported here as [`common`].
@@ -20,7 +21,9 @@ mod offsets;
 mod programs;
 
 pub use contents::{diff, MapContents, MapDiff};
-pub use dataplane::{cgroup_id, exec_key, kernel_dev, process_exists, Dataplane, WriteSummary};
+pub use dataplane::{
+    cgroup_id, exec_key, kernel_dev, process_exists, read_pinned, Dataplane, WriteSummary,
+};
 pub use error::BpfError;
 pub use events::{decode as decode_event, Event, EventReader};
 pub use flows::FlowSummaries;

@@ -39,9 +39,14 @@ pub struct DataplaneSettings {
     pub cgroup: PathBuf,
 }
 
+/// Where the maps of the node pinned under `pin_dir` are.
+pub(crate) fn maps_dir(pin_dir: &Path) -> PathBuf {
+    pin_dir.join("maps")
+}
+
 impl DataplaneSettings {
     pub(crate) fn maps_dir(&self) -> PathBuf {
-        self.pin_dir.join("maps")
+        maps_dir(&self.pin_dir)
     }
     fn programs_dir(&self) -> PathBuf {
         self.pin_dir.join("programs")

@@ -24,7 +24,8 @@ use stockade_bpf::{
             UNMANAGED_ZONE,
         },
     },
-    exec_key, uninstall, Attachment, Dataplane, DataplaneSettings, Event, MapContents,
+    exec_key, read_pinned, uninstall, Attachment, BpfError, Dataplane, DataplaneSettings, Event,
+    MapContents,
 };
 
 const CGROUP2_ROOT: &str = "/sys/fs/cgroup/unified";
@@ -456,6 +457,43 @@ fn pins_outlive_the_loader_are_adopted_once_and_uninstall_removes_all() {
     );
     let free = sandbox.run(Path::new(NETCHECK), &["tcp", &target]);
     assert!(free.status.success(), "{}", stderr(&free));
+}
+
+#[test]
+fn another_process_reads_the_pinned_maps_as_the_loader_does() {
+    let sandbox = Sandbox::new();
+    let mut maps = contents(7000, subject(SERVER, PROD), MODE_ENFORCE);
+    allow(&mut maps, CLIENT, SERVER, TCP, 7000);
+    maps.cgroups
+        .insert(sandbox.cgroup_id(), subject(CLIENT, PROD));
+    // A pid nobody will exec as in this test: the entry stays as written.
+    maps.processes.insert(u32::MAX - 1, subject(CLIENT, PROD));
+    let mut dataplane = sandbox.open();
+    write(&mut dataplane, &maps);
+
+    let read = dataplane.read().expect("read through the loader");
+    let pinned = read_pinned(&sandbox.pin_dir).expect("read the pins");
+    assert_eq!(pinned, read);
+    assert_eq!(pinned, maps, "the pins hold what was written");
+    assert_eq!(pinned.enforcement_digest(), read.enforcement_digest());
+    assert_eq!(pinned.enforcement_digest(), maps.enforcement_digest());
+
+    // Without the loader (as after kill -9) the pins still answer, and a
+    // change through another handle shows.
+    drop(dataplane);
+    let mut reopened = sandbox.open();
+    maps.zones.insert(PROD, mode(MODE_LEARN));
+    write(&mut reopened, &maps);
+    drop(reopened);
+    let after = read_pinned(&sandbox.pin_dir).expect("read the pins again");
+    assert_eq!(after, maps);
+    assert_ne!(after.enforcement_digest(), pinned.enforcement_digest());
+
+    let missing = read_pinned(&sandbox.pin_dir.join("nothing-here"));
+    assert!(
+        matches!(missing, Err(BpfError::OpenPin { .. })),
+        "{missing:?}"
+    );
 }
 
 #[test]
