@@ -117,6 +117,31 @@ fn wait_for_dataplanes(nodes: &Nodes, hosts: &[usize], index: u64) {
     }
 }
 
+/// Waits until the maps pinned for host `host`, read from this process,
+/// hold what its daemon reports it wrote last (`dataplane.maps_digest`).
+/// Asked again on a mismatch: a reconciliation may land between the two
+/// reads.
+fn wait_for_pins_to_match(nodes: &Nodes, lab: &Lab, host: usize) {
+    wait_for(
+        &format!("host {host}'s pinned maps to match its status"),
+        SETTLE,
+        || {
+            let reported = nodes.status(host)["dataplane"]["maps_digest"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let pinned = stockade_bpf::read_pinned(&lab.pin_dir(host))
+                .expect("read the pinned maps")
+                .enforcement_digest();
+            (
+                (reported == pinned).then_some(()),
+                format!("status {reported:?}, pins {pinned:?}"),
+            )
+        },
+    )
+    .expect("the kernel holds what the daemon wrote");
+}
+
 /// What bpftool lists as attached to a cgroup, one line per program.
 fn attached(cgroup: &Path) -> Vec<String> {
     let out = Command::new("bpftool")
@@ -205,6 +230,9 @@ fn a_rule_written_on_one_node_is_enforced_by_another_nodes_kernel() {
     .expect("a CIDR rule lets the outsider in");
     let index = put_policy(&nodes, 1, &policy(&digest, Some(from_client)));
     wait_for_dataplanes(&nodes, &[2, 3], index);
+    for host in 1..=3 {
+        wait_for_pins_to_match(&nodes, &lab, host);
+    }
     let allowed = connect(&lab, 2, &client, &server_address);
     // A binary stays known after its last process ended: the exec hook
     // identifies the next run without waiting for a scan.
@@ -231,6 +259,7 @@ fn a_rule_written_on_one_node_is_enforced_by_another_nodes_kernel() {
     })
     .expect("node 2 adopts its pins");
     assert_eq!(attached(&lab.cgroup(2)), hooks, "no second attachment");
+    wait_for_pins_to_match(&nodes, &lab, 2);
     assert!(refused(&connect(&lab, 2, &tampered, &server_address)));
 
     // Stopped and uninstalled, nothing of it is left in the kernel.

@@ -67,6 +67,12 @@ pub struct DataplaneStatus {
     pub attachment: String,
     /// Entries the maps should hold now, over all maps.
     pub entries: usize,
+    /// `MapContents::enforcement_digest` of the maps as last written
+    /// successfully (those of `index`): lowercase hex SHA-256 over every
+    /// map but the processes one. Comparing it with the digest of the
+    /// pinned maps (`stockade_bpf::read_pinned`) tells whether the kernel
+    /// holds what the daemon meant it to. Empty until the first write.
+    pub maps_digest: String,
     /// Flows the kernel allowed.
     pub allowed: u64,
     /// Flows the kernel denied.
@@ -274,6 +280,8 @@ impl Reconciler {
                 }
                 self.status.index = index;
                 self.status.entries = maps.len();
+                // Hashing costs a fraction of the compilation before it.
+                self.status.maps_digest = maps.enforcement_digest();
                 self.status.error = None;
                 self.compiled_revision = Some(revision);
                 self.view.send_replace(Arc::new(LocalView {

@@ -516,6 +516,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                     pin_dir: "/sys/fs/bpf/stockade".into(),
                     attachment: "adopted".into(),
                     entries: 40,
+                    maps_digest: "ab".repeat(32),
                     allowed: 7,
                     denied: 1,
                     events_lost: 0,
