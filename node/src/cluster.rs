@@ -148,6 +148,13 @@ impl ControlPlane {
         self.raft.state().read(f)
     }
 
+    /// A copy of this node's applied state and the log index it reflects
+    /// (0 before any entry), taken under one lock so the two agree.
+    pub fn applied_state(&self) -> (u64, ClusterState) {
+        let (applied, state) = self.raft.state().versioned();
+        (applied.map_or(0, |l| l.index), state)
+    }
+
     /// Runs `f` on the state, as fresh as `consistency` asks.
     pub async fn read<R>(
         &self,

@@ -3,7 +3,7 @@
 //! followers, losing the leader, catching up by snapshot, learners, join
 //! tokens, roles and bad input.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -124,6 +124,42 @@ fn applied(nodes: &Nodes, host: usize) -> u64 {
     nodes.status(host)["applied_index"].as_u64().unwrap_or(0)
 }
 
+/// Asks `hosts` for their state digests until all of them have answered at
+/// one applied index. Background writes (inventory reports, endpoints) move
+/// the index meanwhile, so every answer is kept: any two at one index,
+/// from any hosts, must carry the same digest.
+fn assert_same_state(nodes: &Nodes, hosts: &[usize]) {
+    let mut digests: BTreeMap<u64, (String, usize)> = BTreeMap::new();
+    let mut answered: BTreeMap<u64, BTreeSet<usize>> = BTreeMap::new();
+    wait_for("every host's state digest at one index", SETTLE, || {
+        for &host in hosts {
+            let reply = nodes
+                .api(
+                    host,
+                    "GET",
+                    "/v1/state/digest",
+                    Some(&nodes.admin_token),
+                    None,
+                )
+                .expect("curl runs");
+            assert_eq!(reply.status, 200, "host {host}: {}", reply.body);
+            let answer = reply.json();
+            let index = answer["applied_index"].as_u64().expect("an applied index");
+            let digest = answer["digest"].as_str().expect("a digest").to_owned();
+            assert_eq!(digest.len(), 64, "{answer}");
+            let (first, by) = digests.entry(index).or_insert((digest.clone(), host));
+            assert_eq!(
+                *first, digest,
+                "hosts {by} and {host} hold different states at index {index}"
+            );
+            answered.entry(index).or_default().insert(host);
+        }
+        let together = answered.values().any(|h| h.len() == hosts.len());
+        (together.then_some(()), format!("{answered:?}"))
+    })
+    .expect("the hosts meet at one index");
+}
+
 #[test]
 fn a_three_node_cluster_keeps_every_acknowledged_write_when_its_leader_dies() {
     let lab = Lab::new(4).expect("a four-host lab");
@@ -205,6 +241,9 @@ fn a_three_node_cluster_keeps_every_acknowledged_write_when_its_leader_dies() {
     })
     .expect("node 4 is a learner that applies everything");
     assert_eq!(members(&nodes, new_leader, "voters").len(), 3);
+    // The voters, the restarted old leader and the new learner hold one
+    // state, byte for byte.
+    assert_same_state(&nodes, &[1, 2, 3, 4]);
 }
 
 #[test]
@@ -251,6 +290,8 @@ fn a_node_down_through_many_writes_catches_up_from_a_snapshot() {
         "installed a snapshot: {status}"
     );
     assert!(zone_names(&nodes, down, "local").contains("z119"));
+    // A state rebuilt from a snapshot is the state the others applied.
+    assert_same_state(&nodes, &[1, 2, 3]);
 }
 
 fn run_join(nodes: &mut Nodes, host: usize, token: &str) -> String {
@@ -360,6 +401,10 @@ fn roles_are_enforced_and_bad_input_changes_nothing() {
         403
     );
     assert_eq!(call("DELETE", "/v1/members/1", Some(&viewer), None), 403);
+    assert_eq!(call("GET", "/v1/state/digest", None, None), 401);
+    assert_eq!(call("GET", "/v1/state/digest", Some(&viewer), None), 200);
+    let digest_query = "/v1/state/digest?consistency=linearizable";
+    assert_eq!(call("GET", digest_query, Some(&viewer), None), 400);
 
     let export = |n: &Nodes| {
         n.api(1, "GET", "/v1/policy", Some(&admin), None)

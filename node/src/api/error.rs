@@ -126,10 +126,11 @@ pub fn known_parameters(query: Option<&str>, known: &[&str]) -> Result<(), ApiEr
     for pair in query.unwrap_or_default().split('&') {
         let name = pair.split_once('=').map_or(pair, |(name, _)| name);
         if !name.is_empty() && !known.contains(&name) {
-            return Err(ApiError::bad_field(
-                name,
-                format!("unknown parameter; known: {}", known.join(", ")),
-            ));
+            let error = match known {
+                [] => "unknown parameter; this call takes none".to_owned(),
+                _ => format!("unknown parameter; known: {}", known.join(", ")),
+            };
+            return Err(ApiError::bad_field(name, error));
         }
     }
     Ok(())

@@ -19,6 +19,7 @@ mod inventory;
 mod members;
 mod openapi;
 mod policy;
+mod state;
 
 use std::sync::Arc;
 
@@ -59,6 +60,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(flows::routes())
         .merge(baseline::routes())
         .merge(members::routes())
+        .merge(state::routes())
         .merge(openapi::routes())
 }
 

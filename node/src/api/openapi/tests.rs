@@ -54,6 +54,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/policy"),
     ("put", "/v1/policy"),
     ("get", "/v1/status"),
+    ("get", "/v1/state/digest"),
     ("delete", "/v1/members/{id}"),
     ("post", "/v1/tokens"),
     ("delete", "/v1/tokens/{id}"),
@@ -180,6 +181,7 @@ fn key_schemas_exist_and_every_reference_resolves() {
         "NewApiToken",
         "NewJoinToken",
         "CreatedToken",
+        "StateDigest",
         "Status",
         "Role",
         "Protocol",
@@ -257,9 +259,12 @@ fn reads_take_the_consistency_query_parameter() {
     let doc = document();
     for ((method, path), op) in operations(&doc) {
         // Not reads of the replicated state: the status, the document, the
-        // built-in templates, and what the nodes' own flow logs hold.
+        // built-in templates, and what the nodes' own flow logs hold. The
+        // state digest reads it, but its point is this node's own copy as
+        // applied, whatever the leader has.
         let not_state = [
             "/v1/status",
+            "/v1/state/digest",
             "/v1/openapi.json",
             "/v1/templates",
             "/v1/flows",
@@ -498,6 +503,13 @@ fn samples() -> Vec<(&'static str, Value)> {
         ),
         ("NewApiToken", json!({ "name": "ops", "role": "admin" })),
         ("NewJoinToken", json!({ "ttl_seconds": 600 })),
+        (
+            "StateDigest",
+            value(&super::super::state::StateDigest {
+                applied_index: 42,
+                digest: sha,
+            }),
+        ),
         (
             "CreatedToken",
             value(&super::super::members::CreatedToken {
