@@ -1,10 +1,10 @@
 //! The CLI's side of the admin API: `token create`, `leave`, `remove`,
-//! `fingerprint`, `alerts`.
+//! `voters`, `fingerprint`, `alerts`.
 
 use anyhow::{bail, Context as _, Result};
 use serde_json::{json, Value};
 
-use crate::cli::{AlertsArgs, ApiArgs, FingerprintArgs, RemoveArgs, TokenCreateArgs};
+use crate::cli::{AlertsArgs, ApiArgs, FingerprintArgs, RemoveArgs, TokenCreateArgs, VotersArgs};
 use crate::inventory::ExecutableHasher;
 
 /// Calls the admin API and reads its JSON reply; an HTTP error becomes an
@@ -73,6 +73,22 @@ pub fn remove(args: &RemoveArgs) -> Result<()> {
         None,
     )?;
     println!("node {} removed", args.node);
+    Ok(())
+}
+
+/// `stockade voters N`.
+pub fn voters(args: &VotersArgs) -> Result<()> {
+    let reply = call(
+        &args.api,
+        "PUT",
+        "/v1/members/voters",
+        Some(json!({ "voters": args.voters })),
+    )?;
+    // The membership follows on the leader's next check, not at once.
+    println!(
+        "the cluster keeps {} voters from policy version {}; `GET /v1/status` shows the voters as they change",
+        args.voters, reply["index"]
+    );
     Ok(())
 }
 

@@ -33,6 +33,9 @@ pub enum Command {
     Leave(ApiArgs),
     /// Take another node out of the cluster.
     Remove(RemoveArgs),
+    /// Set how many voters the control plane keeps (an odd number from 1
+    /// to 7); the leader then promotes learners or demotes voters.
+    Voters(VotersArgs),
     /// List what runs on every node, with each workload's identity; unknown
     /// binaries stand out.
     Inventory(InventoryArgs),
@@ -199,6 +202,16 @@ pub struct AlertsArgs {
 pub struct RemoveArgs {
     /// The node id to remove.
     pub node: u64,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// Arguments of `stockade voters`.
+#[derive(Debug, Args)]
+pub struct VotersArgs {
+    /// The number of voters to keep.
+    pub voters: u8,
     /// Where the admin API is.
     #[command(flatten)]
     pub api: ApiArgs,

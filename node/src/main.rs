@@ -62,6 +62,7 @@ fn main() -> ExitCode {
         }
         Command::Leave(args) => admin_client::leave(&args).map(|()| ExitCode::SUCCESS),
         Command::Remove(args) => admin_client::remove(&args).map(|()| ExitCode::SUCCESS),
+        Command::Voters(args) => admin_client::voters(&args).map(|()| ExitCode::SUCCESS),
         Command::Alerts(args) => admin_client::alerts(&args).map(|()| ExitCode::SUCCESS),
         Command::Inventory(args) => visibility_cmd::inventory(&args).map(|()| ExitCode::SUCCESS),
         Command::Flows(args) => visibility_cmd::flows(&args).map(|()| ExitCode::SUCCESS),

@@ -401,6 +401,15 @@ fn roles_are_enforced_and_bad_input_changes_nothing() {
         403
     );
     assert_eq!(call("DELETE", "/v1/members/1", Some(&viewer), None), 403);
+    let one_voter = Some(r#"{"voters":1}"#);
+    assert_eq!(
+        call("PUT", "/v1/members/voters", Some(&operator), one_voter),
+        403
+    );
+    assert_eq!(
+        call("PUT", "/v1/members/voters", Some(&admin), one_voter),
+        200
+    );
     assert_eq!(call("GET", "/v1/state/digest", None, None), 401);
     assert_eq!(call("GET", "/v1/state/digest", Some(&viewer), None), 200);
     let digest_query = "/v1/state/digest?consistency=linearizable";
@@ -428,6 +437,7 @@ fn roles_are_enforced_and_bad_input_changes_nothing() {
             r#"{"from":{"zone":"prod"},"to":{"cidr":"10.0.0.1/8"},"protocol":"tcp","action":"allow"}"#,
             Some("to.cidr"),
         ),
+        ("PUT", "/v1/members/voters", "{}", None),
     ] {
         let reply = nodes
             .api(1, method, path, Some(&admin), Some(body))
@@ -442,6 +452,15 @@ fn roles_are_enforced_and_bad_input_changes_nothing() {
         if let Some(field) = field {
             assert_eq!(error["field"], field, "{}", reply.body);
         }
+    }
+    // A voter target is an odd number from 1 to 7; the refusal names it.
+    for voters in ["0", "4", "9", "300", "-1", r#""3""#] {
+        let body = format!(r#"{{"voters":{voters}}}"#);
+        let reply = nodes
+            .api(1, "PUT", "/v1/members/voters", Some(&admin), Some(&body))
+            .expect("curl");
+        assert_eq!(reply.status, 400, "{body}: {}", reply.body);
+        assert_eq!(reply.json()["field"], "voters", "{body}: {}", reply.body);
     }
     assert_eq!(export(&nodes), before, "refused input changed the policy");
 }
@@ -534,6 +553,38 @@ fn a_removed_node_leaves_the_membership_and_the_voters_stay_odd() {
     wait_for_voters(&nodes, 3);
     let status = nodes.status(1);
     let id_of_3 = node_id_of(&nodes, &status, 3);
+
+    // The voter target is the cluster's to set: down to one voter (the
+    // leader keeps its seat), then back to three.
+    for voters in [1, 3] {
+        let output = lab
+            .command(1, BIN)
+            .args(["voters", &voters.to_string()])
+            .args([
+                "--api",
+                &nodes.api_url(1),
+                "--api-token",
+                &nodes.admin_token,
+            ])
+            .output()
+            .expect("run stockade voters");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        wait_for(
+            &format!("{voters} voters and the rest learners"),
+            SETTLE,
+            || {
+                let v = members(&nodes, 1, "voters");
+                let l = members(&nodes, 1, "learners");
+                let done = v.len() == voters && v.len() + l.len() == 3;
+                (done.then_some(()), format!("voters {v:?} learners {l:?}"))
+            },
+        )
+        .expect("the leader brings the voters to the target");
+    }
 
     let output = lab
         .command(1, BIN)

@@ -3,13 +3,13 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use stockade_policy::{AccessCommand, ApiToken, Command, JoinToken, NodeId, Role};
+use stockade_policy::{AccessCommand, ApiToken, Command, JoinToken, NodeId, Role, MAX_VOTERS};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::error::{ApiResult, ErrorBody, JsonBody};
+use super::error::{ApiError, ApiResult, ErrorBody, JsonBody};
 use super::openapi::{doc, StatusSchema};
 use super::policy::{commit, WriteReply};
 use super::AppState;
@@ -22,6 +22,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(status))
         .routes(routes!(remove_member))
+        .routes(routes!(set_voters))
         .routes(routes!(create_api_token))
         .routes(routes!(revoke_api_token))
         .routes(routes!(create_join_token))
@@ -71,6 +72,55 @@ async fn remove_member(
         index,
         applied: stockade_policy::Applied::Done,
     }))
+}
+
+/// Body of `PUT /v1/members/voters`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VotersBody {
+    /// How many voters the control plane keeps: an odd number from 1 to 7.
+    #[schema(minimum = 1, maximum = 7)]
+    voters: u64,
+}
+
+/// Sets how many voters the control plane keeps. The leader then promotes
+/// caught-up learners, or demotes voters (never itself), until the voters
+/// are the largest odd number no larger than this and the member count.
+/// The reply comes once the target is committed, not once the membership
+/// has changed: watch `voters` in `GET /v1/status` for that.
+#[utoipa::path(
+    put,
+    path = "/v1/members/voters",
+    tag = "cluster",
+    request_body = VotersBody,
+    responses(
+        (status = 200, description = doc::WRITTEN, body = WriteReply),
+        (status = 400, description = doc::INVALID, body = ErrorBody),
+        (status = 401, description = doc::UNAUTHORIZED, body = ErrorBody),
+        (status = 403, description = doc::NEEDS_ADMIN, body = ErrorBody),
+        (status = 503, description = doc::UNAVAILABLE_WRITE, body = ErrorBody),
+    )
+)]
+async fn set_voters(
+    State(app): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<VotersBody>,
+) -> ApiResult<Json<WriteReply>> {
+    // The role first, so a caller without it learns nothing from the body.
+    caller.require(Role::Admin)?;
+    // The policy validates the number (odd, at most MAX_VOTERS); a number
+    // too large for its type must get the same answer, not a parse error.
+    let voters = u8::try_from(body.voters).map_err(|_| {
+        ApiError::bad_field(
+            "voters",
+            format!(
+                "{} is not an odd number from 1 to {MAX_VOTERS}",
+                body.voters
+            ),
+        )
+    })?;
+    let command = Command::Access(AccessCommand::SetTargetVoters { voters });
+    commit(&app, caller, Role::Admin, command).await.map(Json)
 }
 
 /// Body of `POST /v1/tokens`.

@@ -56,6 +56,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/status"),
     ("get", "/v1/state/digest"),
     ("delete", "/v1/members/{id}"),
+    ("put", "/v1/members/voters"),
     ("post", "/v1/tokens"),
     ("delete", "/v1/tokens/{id}"),
     ("post", "/v1/join-tokens"),
@@ -181,6 +182,7 @@ fn key_schemas_exist_and_every_reference_resolves() {
         "NewApiToken",
         "NewJoinToken",
         "CreatedToken",
+        "VotersBody",
         "StateDigest",
         "Status",
         "Role",
@@ -503,6 +505,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         ),
         ("NewApiToken", json!({ "name": "ops", "role": "admin" })),
         ("NewJoinToken", json!({ "ttl_seconds": 600 })),
+        ("VotersBody", json!({ "voters": 5 })),
         (
             "StateDigest",
             value(&super::super::state::StateDigest {
@@ -615,6 +618,9 @@ fn bodies_the_api_refuses_do_not_fit_their_schemas() {
             json!({ "name": "n", "min_severity": "info", "target": { "kind": "email" } }),
         ),
         ("NewJoinToken", json!({})),
+        ("VotersBody", json!({})),
+        ("VotersBody", json!({ "voters": "three" })),
+        ("VotersBody", json!({ "voters": 3, "learners": 2 })),
     ] {
         // The API refuses these bodies...
         let refused = match name {
@@ -629,6 +635,9 @@ fn bodies_the_api_refuses_do_not_fit_their_schemas() {
             "AlertSink" => serde_json::from_value::<AlertSink>(bad.clone()).is_err(),
             "NewJoinToken" => {
                 serde_json::from_value::<super::super::members::NewJoinToken>(bad.clone()).is_err()
+            }
+            "VotersBody" => {
+                serde_json::from_value::<super::super::members::VotersBody>(bad.clone()).is_err()
             }
             other => panic!("no parser for {other}"),
         };
