@@ -262,13 +262,19 @@ impl Endpoint {
 
     /// The live connection in `slot` if it goes to `addr`, else a new one;
     /// `true` when it was just made.
+    ///
+    /// The handshake runs in a task of its own that holds the slot: a
+    /// caller that gives up (Raft's heartbeats allow 75 ms) does not abort
+    /// it. Otherwise a handshake slower than one call (a long round trip
+    /// between clouds, a loaded peer) would be started and abandoned
+    /// forever, and the peer never reached again.
     async fn connection(
         &self,
         slot: &Slot,
         peer: NodeId,
         addr: SocketAddr,
     ) -> Result<(Connection, bool), TransportError> {
-        let mut cached = slot.lock().await;
+        let mut cached = Arc::clone(slot).lock_owned().await;
         if let Some(conn) = cached.as_ref() {
             if conn.close_reason().is_none() && conn.remote_address() == addr {
                 return Ok((conn.clone(), false));
@@ -282,10 +288,42 @@ impl Endpoint {
             .quic
             .connect_with(self.inner.client.clone(), addr, &node_dns_name(peer))
             .map_err(|source| TransportError::Connect { addr, source })?;
-        let conn = connecting
+        // Bounded by quinn's handshake (idle) timeout.
+        let handshake = tokio::spawn(async move {
+            let conn = connecting
+                .await
+                .map_err(|e| TransportError::from_connection(addr, e))?;
+            *cached = Some(conn.clone());
+            Ok::<_, TransportError>(conn)
+        });
+        let conn = handshake
             .await
-            .map_err(|e| TransportError::from_connection(addr, e))?;
-        *cached = Some(conn.clone());
+            .map_err(|e| TransportError::Io(std::io::Error::other(e)))??;
         Ok((conn, true))
+    }
+
+    /// Peers with a live connection cached (for tests).
+    #[cfg(test)]
+    pub(crate) async fn cached_connections(&self) -> usize {
+        let slots: Vec<Slot> = self
+            .inner
+            .peers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        let mut live = 0;
+        for slot in slots {
+            if slot
+                .lock()
+                .await
+                .as_ref()
+                .is_some_and(|c| c.close_reason().is_none())
+            {
+                live += 1;
+            }
+        }
+        live
     }
 }

@@ -240,3 +240,32 @@ async fn zero_limits_are_refused_at_bind() {
         assert!(matches!(err, TransportError::Config(_)), "{err}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_outlives_the_call_that_started_it() {
+    let ca = ClusterCa::generate("test").expect("ca");
+    // Every call gives up long before a handshake can finish.
+    let hasty = TransportConfig {
+        call_timeout: Duration::from_nanos(1),
+        ..config()
+    };
+    let one = node_with(identity(&ca, 1), &ca.certificate(), hasty);
+    let two = node(&ca, 2);
+
+    let err = one
+        .endpoint
+        .call(2, two.addr, Bytes::from_static(b"hello"))
+        .await
+        .expect_err("the call times out");
+    assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+    // The handshake it started goes on and leaves a connection for the
+    // next call, instead of being abandoned with the call.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while one.endpoint.cached_connections().await == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the handshake was abandoned with the call"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
