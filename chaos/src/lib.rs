@@ -1,21 +1,36 @@
-//! Chaos testing for Stockade clusters.
+//! Chaos testing for Stockade clusters, in the manner of Jepsen.
 //!
-//! This crate owns the harness that builds an N-node cluster in network
-//! namespaces it creates (and always removes), drives a client workload against
-//! it, injects faults — kill -9, SIGSTOP/SIGCONT, cut links, loss, delay,
-//! duplication and reordering of node-to-node datagrams — records the history
-//! of operations and checks it for lost acknowledged writes and stale reads.
+//! `stockade-chaos run` builds an N-node cluster in network namespaces it
+//! creates (and always removes), drives a client workload against it,
+//! injects seeded faults — kill -9, SIGSTOP/SIGCONT, partitions, loss,
+//! duplication, reordering and delay of node-to-node datagrams, membership
+//! changes, rolling restarts, a daemon crash under enforcement — records
+//! the history of operations and checks it.
 //!
-//! Today it provides the test hosts ([`netlab::Lab`]), the running of
-//! `stockade` processes on them ([`nodes`]), and the alert sinks tests
-//! deliver to: a recording HTTP server ([`receiver`]) and a real rsyslogd
-//! ([`rsyslog`]), the linearizability checker of recorded histories
-//! ([`check`]), and the UDP relay that injects node-to-node faults ([`relay`]).
+//! - The cluster: test hosts ([`netlab`]), `stockade` processes on them
+//!   ([`nodes`]), the UDP relay that carries node-to-node datagrams and
+//!   injects link faults ([`relay`]), and alert sinks: a recording HTTP
+//!   server ([`receiver`]) and a real rsyslogd ([`rsyslog`]).
+//! - The run: the clients and the intruder ([`workload`]) talking through
+//!   [`api`], the faults ([`faults`]) and the [`nemesis`] that injects
+//!   them, all recorded in the [`history`]; [`run`] ties them together.
+//! - The verdicts: linearizability ([`check`], applied by [`analysis`]),
+//!   the checks after healing ([`verify`]), and the [`report`] with its
+//!   [`timeline`] picture.
 
+pub mod analysis;
+pub mod api;
 pub mod check;
+pub mod faults;
+pub mod history;
+pub mod nemesis;
 pub mod netlab;
 pub mod nodes;
 pub mod receiver;
 pub mod relay;
+pub mod report;
 pub mod rsyslog;
+pub mod run;
 pub mod timeline;
+pub mod verify;
+pub mod workload;

@@ -210,6 +210,39 @@ pub fn in_netns<T: Send>(
     })
 }
 
+/// The calling thread moved into a lab host's network namespace until
+/// this is dropped. Threads it starts meanwhile (a tokio runtime's
+/// workers) are born there and stay there: a harness that enters its
+/// client host first makes every socket of its own there.
+#[derive(Debug)]
+pub struct EnteredNetns {
+    original: std::fs::File,
+    // setns moved this thread only: the guard must be dropped on it.
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl EnteredNetns {
+    /// Moves the calling thread into `/run/netns/NAME`.
+    pub fn enter(name: &str) -> std::io::Result<EnteredNetns> {
+        let original = std::fs::File::open("/proc/thread-self/ns/net")?;
+        let target = std::fs::File::open(format!("/run/netns/{name}"))?;
+        nix::sched::setns(&target, nix::sched::CloneFlags::CLONE_NEWNET)
+            .map_err(std::io::Error::from)?;
+        Ok(EnteredNetns {
+            original,
+            _not_send: std::marker::PhantomData,
+        })
+    }
+}
+
+impl Drop for EnteredNetns {
+    fn drop(&mut self) {
+        if let Err(e) = nix::sched::setns(&self.original, nix::sched::CloneFlags::CLONE_NEWNET) {
+            eprintln!("cannot return to the original network namespace: {e}");
+        }
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         for host in 1..=self.hosts {

@@ -7,10 +7,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
 use serde_json::Value;
 
 use crate::netlab::Lab;
@@ -80,12 +83,28 @@ pub struct Nodes<'a> {
     pub admin_token: String,
     /// Extra arguments for every `start` and `join`.
     pub node_args: Vec<String>,
+    /// Addresses nodes advertise instead of their own (a relay's), by
+    /// host.
+    advertised: BTreeMap<usize, SocketAddr>,
 }
 
 impl<'a> Nodes<'a> {
     /// Initialises a cluster on host 1 (`stockade init`), without starting
     /// it. Data directories and logs go under `workdir`.
     pub fn init(lab: &'a Lab, binary: &Path, workdir: &Path, extra: &[&str]) -> Result<Self> {
+        Self::init_advertising(lab, binary, workdir, extra, BTreeMap::new())
+    }
+
+    /// Like [`Nodes::init`], with the QUIC address each host's node
+    /// advertises where it is not its own (`advertise`, by host): a relay
+    /// in front of it, as behind NAT.
+    pub fn init_advertising(
+        lab: &'a Lab,
+        binary: &Path,
+        workdir: &Path,
+        extra: &[&str],
+        advertise: BTreeMap<usize, SocketAddr>,
+    ) -> Result<Self> {
         let mut nodes = Nodes {
             lab,
             binary: binary.to_owned(),
@@ -93,7 +112,9 @@ impl<'a> Nodes<'a> {
             running: BTreeMap::new(),
             admin_token: String::new(),
             node_args: Vec::new(),
+            advertised: BTreeMap::new(),
         };
+        nodes.advertised.extend(advertise);
         let mut command = nodes.stockade(1, "init");
         command.args(extra);
         let output = command.output().map_err(|source| NodesError::Io {
@@ -127,10 +148,19 @@ impl<'a> Nodes<'a> {
         self.workdir.join(format!("node{host}.log"))
     }
 
+    /// The QUIC address host `host`'s node advertises.
+    pub fn advertised(&self, host: usize) -> SocketAddr {
+        self.advertised
+            .get(&host)
+            .copied()
+            .unwrap_or_else(|| SocketAddr::from((self.lab.address(host), QUIC_PORT)))
+    }
+
     /// A `stockade <subcommand>` on host `host` with the node settings of
     /// that host.
     fn stockade(&self, host: usize, subcommand: &str) -> Command {
         let addr = self.lab.address(host);
+        let advertised = self.advertised(host);
         let mut command = self.lab.command(host, &self.binary.to_string_lossy());
         command
             .arg(subcommand)
@@ -143,7 +173,7 @@ impl<'a> Nodes<'a> {
             .arg("--listen")
             .arg(format!("0.0.0.0:{QUIC_PORT}"))
             .arg("--advertise")
-            .arg(format!("{addr}:{QUIC_PORT}"))
+            .arg(advertised.to_string())
             .arg("--api-listen")
             .arg(format!("{addr}:{API_PORT}"))
             // Each host's node enforces its own cgroup subtree, with its
@@ -184,7 +214,7 @@ impl<'a> Nodes<'a> {
 
     /// The host whose node advertises `addr` (`10.77.0.N:7400`), if any.
     pub fn host_of(&self, addr: &str) -> Option<usize> {
-        (1..=self.lab.hosts()).find(|h| addr == format!("{}:{QUIC_PORT}", self.lab.address(*h)))
+        (1..=self.lab.hosts()).find(|h| addr == self.advertised(*h).to_string())
     }
 
     /// Starts host `host`'s node from its data directory.
@@ -202,7 +232,7 @@ impl<'a> Nodes<'a> {
             .args(&self.node_args)
             .arg("--token")
             .arg(token)
-            .arg(format!("{}:{QUIC_PORT}", self.lab.address(member)));
+            .arg(self.advertised(member).to_string());
         self.spawn(host, command)
     }
 
@@ -257,6 +287,40 @@ impl<'a> Nodes<'a> {
             })?;
         }
         Ok(())
+    }
+
+    /// Pauses host `host`'s node with SIGSTOP (a stalled process: a long
+    /// GC pause, a frozen VM), or resumes it with SIGCONT.
+    pub fn pause(&self, host: usize, paused: bool) -> Result<()> {
+        let Some(pid) = self.pid(host) else {
+            return Ok(());
+        };
+        let signal = if paused {
+            Signal::SIGSTOP
+        } else {
+            Signal::SIGCONT
+        };
+        let pid = i32::try_from(pid).map_err(|_| NodesError::Io {
+            what: format!("signalling node {host}"),
+            source: std::io::Error::other("pid out of range"),
+        })?;
+        nix::sys::signal::kill(Pid::from_raw(pid), signal).map_err(|e| NodesError::Io {
+            what: format!("sending {signal} to node {host}"),
+            source: e.into(),
+        })
+    }
+
+    /// Deletes host `host`'s data directory (the node must not run): it
+    /// can then join again as a new member.
+    pub fn wipe(&self, host: usize) -> Result<()> {
+        let dir = self.data_dir(host);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(NodesError::Io {
+                what: format!("removing {}", dir.display()),
+                source: e,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Whether host `host`'s node process is still running.

@@ -226,3 +226,12 @@ async fn record(
     }
     response
 }
+
+/// Whether `text` names alert id `id` as a whole word: `n2.x.a-1` is not
+/// named by `n2.x.a-12`.
+pub fn names_id(text: &str, id: &str) -> bool {
+    text.match_indices(id).any(|(at, _)| {
+        let next = text[at + id.len()..].chars().next();
+        !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    })
+}

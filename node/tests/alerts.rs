@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use stockade_chaos::netlab::Lab;
 use stockade_chaos::nodes::{wait_for, Nodes};
-use stockade_chaos::receiver::{HttpReceiver, Received};
+use stockade_chaos::receiver::{names_id, HttpReceiver, Received};
 use stockade_chaos::rsyslog::{Collector, Placement};
 
 mod common;
@@ -123,15 +123,6 @@ fn accepted(receiver: &HttpReceiver) -> Vec<Received> {
         .collect()
 }
 
-/// Whether `text` names alert `id` as a whole (`n2.x.a-1` is not in
-/// `n2.x.a-12`).
-fn names(text: &str, id: &str) -> bool {
-    text.match_indices(id).any(|(at, _)| {
-        let next = text[at + id.len()..].chars().next();
-        !next.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-    })
-}
-
 /// What `receiver` accepted, bodies joined.
 fn bodies(receiver: &HttpReceiver) -> String {
     accepted(receiver)
@@ -145,7 +136,7 @@ fn bodies(receiver: &HttpReceiver) -> String {
 fn missing(receiver: &HttpReceiver, ids: &[String]) -> Vec<String> {
     let bodies = bodies(receiver);
     ids.iter()
-        .filter(|id| !names(&bodies, id))
+        .filter(|id| !names_id(&bodies, id))
         .cloned()
         .collect()
 }
@@ -379,7 +370,7 @@ fn alerts_reach_every_sink_across_a_leader_kill_and_a_sink_outage() {
     for other in others {
         let id = other["id"].as_str().unwrap_or_default();
         assert!(
-            !names(&team_bodies, id),
+            !names_id(&team_bodies, id),
             "{} reached the team: {other}",
             other["kind"]
         );

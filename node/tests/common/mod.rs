@@ -34,15 +34,5 @@ pub fn denied_connects(
     target: &str,
     count: u32,
 ) -> (Option<u32>, String) {
-    let out = lab
-        .workload(host, cgroup, &netcheck().to_string_lossy())
-        .args(["tcp", target, "--count", &count.to_string(), "--keep-going"])
-        .output()
-        .expect("run the client");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let denied = text
-        .split(", ")
-        .find_map(|part| part.strip_suffix(" denied by the firewall\n"))
-        .and_then(|n| n.parse().ok());
-    (denied, text)
+    stockade_chaos::workload::denied_connects(lab, &netcheck(), host, cgroup, target, count)
 }
