@@ -108,7 +108,7 @@ impl Endpoint {
         let transport = tls::transport(config.idle_timeout)?;
         let server = tls::quic_server(tls::server_config(&identity, ca)?, transport.clone())?;
         let client = tls::quic_client(tls::client_config(&identity, ca)?, transport)?;
-        let quic = tls::quic_endpoint(bind, Some(server))?;
+        let quic = tls::quic_endpoint(bind, Some(server), Some(identity.stateless_reset_secret()))?;
         Ok(Endpoint {
             inner: Arc::new(Inner {
                 quic,

@@ -50,7 +50,7 @@ pub async fn join_call(
         SocketAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         SocketAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    let endpoint = tls::quic_endpoint(local, None)?;
+    let endpoint = tls::quic_endpoint(local, None, None)?;
 
     let result = within(addr, config.call_timeout, async {
         // The server name is not checked (the pin is); any valid name will do.

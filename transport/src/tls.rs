@@ -121,20 +121,24 @@ pub(crate) fn quic_client(
 }
 
 /// A UDP socket bound to `addr`, wrapped in a quinn endpoint on the current
-/// Tokio runtime.
+/// Tokio runtime. `reset_secret` keys its stateless resets (see
+/// [`crate::NodeIdentity`]); without one, a random key is used.
 pub(crate) fn quic_endpoint(
     addr: std::net::SocketAddr,
     server: Option<quinn::ServerConfig>,
+    reset_secret: Option<[u8; 32]>,
 ) -> Result<quinn::Endpoint, TransportError> {
     // quinn registers the socket with the current runtime and would panic without one.
     tokio::runtime::Handle::try_current().map_err(|_| TransportError::NoRuntime)?;
     let socket =
         std::net::UdpSocket::bind(addr).map_err(|source| TransportError::Bind { addr, source })?;
-    quinn::Endpoint::new(
-        quinn::EndpointConfig::default(),
-        server,
-        socket,
-        Arc::new(quinn::TokioRuntime),
-    )
-    .map_err(|source| TransportError::Bind { addr, source })
+    let config = match reset_secret {
+        Some(secret) => quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            &secret,
+        ))),
+        None => quinn::EndpointConfig::default(),
+    };
+    quinn::Endpoint::new(config, server, socket, Arc::new(quinn::TokioRuntime))
+        .map_err(|source| TransportError::Bind { addr, source })
 }

@@ -187,5 +187,6 @@ pub(crate) fn anonymous_client(ca: &CaCertificate, alpn: &[u8]) -> quinn::Client
 
 /// A bare client endpoint on 127.0.0.1.
 pub(crate) fn client_endpoint() -> quinn::Endpoint {
-    crate::tls::quic_endpoint("127.0.0.1:0".parse().expect("addr"), None).expect("client endpoint")
+    crate::tls::quic_endpoint("127.0.0.1:0".parse().expect("addr"), None, None)
+        .expect("client endpoint")
 }

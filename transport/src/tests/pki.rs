@@ -157,3 +157,24 @@ fn only_canonical_node_names_carry_an_id() {
         assert_eq!(parse_node_dns_name(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn the_stateless_reset_secret_survives_a_restart_and_is_the_nodes_own() {
+    let ca = ClusterCa::generate("test").expect("ca");
+    let key = NodeKey::generate().expect("key");
+    let cert = ca
+        .sign_node_csr(&key.csr_pem(7).expect("csr"), 7)
+        .expect("sign");
+    let load = || NodeIdentity::from_pem(&cert, &key.key_pem(), &ca.certificate()).expect("load");
+    // The same key on disk, loaded by the next process: the same secret,
+    // so its resets are believed by peers of the previous process.
+    assert_eq!(
+        load().stateless_reset_secret(),
+        load().stateless_reset_secret()
+    );
+    assert_ne!(
+        load().stateless_reset_secret(),
+        identity(&ca, 7).stateless_reset_secret(),
+        "another key, another secret"
+    );
+}
