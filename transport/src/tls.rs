@@ -133,10 +133,22 @@ pub(crate) fn quic_endpoint(
     let socket =
         std::net::UdpSocket::bind(addr).map_err(|source| TransportError::Bind { addr, source })?;
     let config = match reset_secret {
-        Some(secret) => quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
-            ring::hmac::HMAC_SHA256,
-            &secret,
-        ))),
+        Some(secret) => {
+            let mut config = quinn::EndpointConfig::new(Arc::new(ring::hmac::Key::new(
+                ring::hmac::HMAC_SHA256,
+                &secret,
+            )));
+            // The connection ids carry a check keyed like the resets: the
+            // restarted process must recognise its predecessor's ids as
+            // its own to answer them with a reset, not drop them.
+            let mut cid_key = [0; 8];
+            cid_key.copy_from_slice(&secret[..8]);
+            let cid_key = u64::from_le_bytes(cid_key);
+            config.cid_generator(move || {
+                Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(cid_key))
+            });
+            config
+        }
         None => quinn::EndpointConfig::default(),
     };
     quinn::Endpoint::new(config, server, socket, Arc::new(quinn::TokioRuntime))

@@ -269,3 +269,112 @@ async fn a_handshake_outlives_the_call_that_started_it() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Node 2 of the crash test below, run as a child process so that it can
+/// die by SIGKILL: it serves on the address and with the identity the
+/// parent gives it, and says `ready`.
+#[test]
+#[ignore = "a child process of a_peer_drops_its_connection_to_a_crashed_node_as_soon_as_it_is_back"]
+fn crashing_node_child() {
+    let Ok(dir) = std::env::var("STOCKADE_CRASHING_NODE") else {
+        return;
+    };
+    let dir = std::path::Path::new(&dir);
+    let read =
+        |name: &str| std::fs::read_to_string(dir.join(name)).expect("read a file of the parent");
+    let ca = crate::CaCertificate::from_pem(&read("ca.pem")).expect("ca");
+    let identity =
+        crate::NodeIdentity::from_pem(&read("cert.pem"), &read("key.pem"), &ca).expect("identity");
+    let addr: std::net::SocketAddr = read("addr").parse().expect("addr");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let endpoint = Endpoint::bind(addr, identity, &ca, crash_test_config()).expect("bind");
+        let _node = serve(endpoint);
+        println!("ready");
+        std::future::pending::<()>().await;
+    });
+}
+
+/// Idle connections live long: only a reset can end a stale one soon.
+fn crash_test_config() -> TransportConfig {
+    TransportConfig {
+        call_timeout: Duration::from_millis(500),
+        idle_timeout: Duration::from_secs(120),
+        ..config()
+    }
+}
+
+/// Starts [`crashing_node_child`] with the files in `dir`; returns once it
+/// serves.
+fn start_crashing_node(dir: &std::path::Path) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "tests::rpc::crashing_node_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("STOCKADE_CRASHING_NODE", dir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the child node");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.trim() == "ready")),
+        "the child node did not start"
+    );
+    child
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_drops_its_connection_to_a_crashed_node_as_soon_as_it_is_back() {
+    let ca = ClusterCa::generate("test").expect("ca");
+    let key = crate::NodeKey::generate().expect("key");
+    let cert = ca
+        .sign_node_csr(&key.csr_pem(2).expect("csr"), 2)
+        .expect("sign");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let addr = std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port");
+    for (name, text) in [
+        ("ca.pem", ca.certificate().pem().to_owned()),
+        ("cert.pem", cert),
+        ("key.pem", key.key_pem()),
+        ("addr", addr.to_string()),
+    ] {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    let one = node_with(identity(&ca, 1), &ca.certificate(), crash_test_config());
+
+    let mut first = start_crashing_node(dir.path());
+    one.endpoint
+        .call(2, addr, Bytes::from_static(b"before"))
+        .await
+        .expect("node 2 answers");
+    // kill -9: the connection is never closed.
+    first.kill().expect("kill");
+    first.wait().expect("reap");
+    let mut second = start_crashing_node(dir.path());
+    let started = std::time::Instant::now();
+    let outcome = loop {
+        match one
+            .endpoint
+            .call(2, addr, Bytes::from_static(b"after"))
+            .await
+        {
+            Ok(reply) => break Ok(reply),
+            // Well short of the 120 s idle timeout.
+            Err(e) if started.elapsed() > Duration::from_secs(40) => break Err(e),
+            Err(_) => {}
+        }
+    };
+    let _ = second.kill();
+    let _ = second.wait();
+    match outcome {
+        Ok(reply) => assert_eq!(reply, Bytes::from_static(b"2 from 1: after")),
+        Err(e) => panic!("node 1 still calls into its dead connection: {e}"),
+    }
+}
