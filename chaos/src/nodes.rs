@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -182,7 +183,12 @@ impl<'a> Nodes<'a> {
             .arg(self.lab.cgroup(host))
             .arg("--pin-dir")
             .arg(self.lab.pin_dir(host))
-            .env("STOCKADE_LOG", "info,openraft=warn");
+            // The harness's own STOCKADE_LOG, when set, reaches the nodes:
+            // a failed run can be replayed with more detail.
+            .env(
+                "STOCKADE_LOG",
+                std::env::var("STOCKADE_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
+            );
         command
     }
 
@@ -199,7 +205,10 @@ impl<'a> Nodes<'a> {
             what: "duplicating a log handle".into(),
             source,
         })?;
+        // A process group of its own: Ctrl-C at the harness's terminal
+        // must not reach the nodes, which the harness stops itself.
         let child = command
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err)

@@ -5,6 +5,7 @@
 //! raises alerts.
 
 use std::collections::BTreeSet;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -257,9 +258,12 @@ pub fn denied_connects(
     target: &str,
     count: u32,
 ) -> (Option<u32>, String) {
+    // Out of the harness's process group, like the nodes: Ctrl-C is the
+    // harness's to handle.
     let out = lab
         .workload(host, cgroup, &netcheck.to_string_lossy())
         .args(["tcp", target, "--count", &count.to_string(), "--keep-going"])
+        .process_group(0)
         .output();
     let out = match out {
         Ok(out) => out,
