@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -382,10 +383,19 @@ impl<'r, 'l> Nemesis<'r, 'l> {
     /// Writes the probe register through hosts other than `exclude` until
     /// a write is accepted; the time from `since` to that acceptance.
     fn probe_write(&mut self, exclude: &[usize], since: Instant) -> Result<f64, String> {
-        self.probe_until_ok(exclude).map(|_| ms(since.elapsed()))
+        let since_ns = self
+            .history
+            .now_ns()
+            .saturating_sub(u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        self.probe_until_ok(exclude)
+            .map(|(_, end_ns)| end_ns.saturating_sub(since_ns) as f64 / 1e6)
     }
 
-    fn probe_until_ok(&mut self, exclude: &[usize]) -> Result<u64, String> {
+    /// Writes the probe register through every host but `exclude` at once,
+    /// each host again and again until one write is accepted: the first
+    /// acceptance is when the cluster took writes again, whichever node
+    /// learned of the new leader first. Its log index and when it ended.
+    fn probe_until_ok(&mut self, exclude: &[usize]) -> Result<(u64, u64), String> {
         let targets: Vec<usize> = self
             .hosts
             .iter()
@@ -393,41 +403,53 @@ impl<'r, 'l> Nemesis<'r, 'l> {
             .filter(|h| !exclude.contains(h))
             .collect();
         let deadline = Instant::now() + RECOVERY_DEADLINE;
-        let mut turn = 0;
-        let mut last = String::new();
-        while Instant::now() < deadline {
-            let host = targets[turn % targets.len()];
-            turn += 1;
-            self.next_value += 1;
-            let op = Op::Write {
-                key: self.probe_key,
-                value: self.next_value,
-            };
-            let entry = self.runtime.block_on(perform(
-                &self.probe_api,
-                &self.history,
-                PROBE_CLIENT,
-                host,
-                op,
-            ));
-            if entry.outcome == Outcome::Ok {
-                return entry
-                    .index
-                    .ok_or_else(|| "a write reply without an index".to_owned());
+        let accepted = AtomicBool::new(false);
+        let next_value = AtomicU64::new(self.next_value);
+        let (api, history, key) = (&self.probe_api, &self.history, self.probe_key);
+        let loops = targets.iter().map(|&host| {
+            let (accepted, next_value) = (&accepted, &next_value);
+            async move {
+                let mut last = String::new();
+                // Every call runs to its end and is recorded: a write
+                // abandoned midway could still take effect unseen.
+                while !accepted.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    let value = next_value.fetch_add(1, Ordering::Relaxed) + 1;
+                    let entry =
+                        perform(api, history, PROBE_CLIENT, host, Op::Write { key, value }).await;
+                    if entry.outcome == Outcome::Ok {
+                        accepted.store(true, Ordering::Relaxed);
+                        return Ok((entry.index, entry.end_ns));
+                    }
+                    last = entry.error.unwrap_or_default();
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(format!("host {host}: {last}"))
             }
-            last = entry.error.unwrap_or_default();
-            std::thread::sleep(Duration::from_millis(20));
+        });
+        let outcomes = self.runtime.block_on(join_all(loops));
+        self.next_value = next_value.load(Ordering::Relaxed);
+        let first = outcomes
+            .iter()
+            .filter_map(|o| o.as_ref().ok())
+            .min_by_key(|(_, end_ns)| *end_ns);
+        match first {
+            Some((Some(index), end_ns)) => Ok((*index, *end_ns)),
+            Some((None, _)) => Err("a write reply without an index".to_owned()),
+            None => Err(format!(
+                "no write accepted within {RECOVERY_DEADLINE:?}: {:?}",
+                outcomes
+                    .iter()
+                    .filter_map(|o| o.as_ref().err())
+                    .collect::<Vec<_>>()
+            )),
         }
-        Err(format!(
-            "no write accepted within {RECOVERY_DEADLINE:?} through hosts {targets:?}: {last}"
-        ))
     }
 
     /// Makes a write, then waits until every host has applied it: the time
     /// from now to then.
     pub fn converge(&mut self, exclude: &[usize]) -> Result<f64, String> {
         let healed = Instant::now();
-        let index = self.probe_until_ok(exclude)?;
+        let (index, _) = self.probe_until_ok(exclude)?;
         let deadline = Instant::now() + RECOVERY_DEADLINE;
         loop {
             let api = &self.probe_api;
