@@ -229,22 +229,13 @@ impl<'r, 'l> Nemesis<'r, 'l> {
             | Fault::PartitionLeaderMinority
             | Fault::PartitionOne
             | Fault::PartitionHalves => {
-                let mut others: Vec<usize> = self.hosts.clone();
                 let lonely = match fault {
                     Fault::PartitionLeader | Fault::PartitionLeaderMinority => {
                         self.leader_or_random()
                     }
                     _ => self.random_host(),
                 };
-                others.retain(|h| *h != lonely);
-                others.shuffle(&mut self.rng);
-                let mut side: BTreeSet<usize> = BTreeSet::from([lonely]);
-                let extra = match fault {
-                    Fault::PartitionLeaderMinority => (self.hosts.len() - 1) / 2 - 1,
-                    Fault::PartitionHalves => (self.hosts.len() - 1) / 2,
-                    _ => 0,
-                };
-                side.extend(others.drain(..extra.min(others.len())));
+                let side = self.minority_side(fault, lonely);
                 let rest: BTreeSet<usize> = all.difference(&side).copied().collect();
                 record.detail = format!("partition {side:?} | {rest:?}");
                 self.relay.partition(&[side.clone(), rest]);
@@ -352,6 +343,63 @@ impl<'r, 'l> Nemesis<'r, 'l> {
             }
         }
         Ok(())
+    }
+
+    /// The side of a partition that holds `lonely`: alone, with a
+    /// minority of the voters (learners fall on either side), or with
+    /// half of the hosts.
+    fn minority_side(&mut self, fault: Fault, lonely: usize) -> BTreeSet<usize> {
+        let mut others: Vec<usize> = self
+            .hosts
+            .iter()
+            .copied()
+            .filter(|h| *h != lonely)
+            .collect();
+        others.shuffle(&mut self.rng);
+        let mut side = BTreeSet::from([lonely]);
+        match fault {
+            Fault::PartitionLeaderMinority => {
+                // Quorum counts voters only: the leader's side must hold
+                // fewer than half of them, whatever the learners do.
+                let voters = self.voters();
+                let mut room = voters.len().saturating_sub(1) / 2;
+                room = room.saturating_sub(usize::from(voters.contains(&lonely)));
+                for host in others {
+                    if voters.contains(&host) {
+                        if room > 0 {
+                            room -= 1;
+                            side.insert(host);
+                        }
+                    } else if self.rng.gen_bool(0.5) {
+                        side.insert(host);
+                    }
+                }
+            }
+            Fault::PartitionHalves => {
+                side.extend(others.into_iter().take((self.hosts.len() - 1) / 2))
+            }
+            _ => {}
+        }
+        side
+    }
+
+    /// The hosts whose nodes vote, as the leader (or any node) says.
+    fn voters(&self) -> BTreeSet<usize> {
+        let statuses = self.runtime.block_on(join_all(
+            self.hosts.iter().map(|&h| self.probe_api.status(h)),
+        ));
+        statuses
+            .iter()
+            .flatten()
+            .max_by_key(|s| (s["role"] == "leader", s["term"].as_u64()))
+            .and_then(|s| s["voters"].as_object().cloned())
+            .map(|voters| {
+                voters
+                    .values()
+                    .filter_map(|addr| self.nodes.host_of(addr.as_str()?))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn remove_member(&self, leader: usize, id: u64) -> Result<(), String> {
