@@ -2,9 +2,10 @@
 //! heals it, and measures how long the cluster took to accept writes again
 //! and to bring every node up to date.
 
+mod probe;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,11 +19,11 @@ use tokio::runtime::Runtime;
 
 use crate::api::ApiClient;
 use crate::faults::Fault;
-use crate::history::{History, Op, Outcome};
+use crate::history::History;
 use crate::netlab::Lab;
 use crate::nodes::Nodes;
 use crate::relay::{LinkFaults, Relay};
-use crate::workload::{denied_connects, perform};
+use crate::workload::denied_connects;
 
 /// The client number of the nemesis's own probe writes in the history.
 pub const PROBE_CLIENT: usize = 1000;
@@ -427,114 +428,10 @@ impl<'r, 'l> Nemesis<'r, 'l> {
         }
         Err(format!("host {host} did not come back as a member"))
     }
-
-    /// Writes the probe register through hosts other than `exclude` until
-    /// a write is accepted; the time from `since` to that acceptance.
-    fn probe_write(&mut self, exclude: &[usize], since: Instant) -> Result<f64, String> {
-        let since_ns = self
-            .history
-            .now_ns()
-            .saturating_sub(u64::try_from(since.elapsed().as_nanos()).unwrap_or(u64::MAX));
-        self.probe_until_ok(exclude)
-            .map(|(_, end_ns)| end_ns.saturating_sub(since_ns) as f64 / 1e6)
-    }
-
-    /// Writes the probe register through every host but `exclude` at once,
-    /// each host again and again until one write is accepted: the first
-    /// acceptance is when the cluster took writes again, whichever node
-    /// learned of the new leader first. Its log index and when it ended.
-    fn probe_until_ok(&mut self, exclude: &[usize]) -> Result<(u64, u64), String> {
-        let targets: Vec<usize> = self
-            .hosts
-            .iter()
-            .copied()
-            .filter(|h| !exclude.contains(h))
-            .collect();
-        let deadline = Instant::now() + RECOVERY_DEADLINE;
-        let accepted = AtomicBool::new(false);
-        let next_value = AtomicU64::new(self.next_value);
-        let (api, history, key) = (&self.probe_api, &self.history, self.probe_key);
-        let loops = targets.iter().map(|&host| {
-            let (accepted, next_value) = (&accepted, &next_value);
-            async move {
-                let mut last = String::new();
-                // Every call runs to its end and is recorded: a write
-                // abandoned midway could still take effect unseen.
-                while !accepted.load(Ordering::Relaxed) && Instant::now() < deadline {
-                    let value = next_value.fetch_add(1, Ordering::Relaxed) + 1;
-                    let entry =
-                        perform(api, history, PROBE_CLIENT, host, Op::Write { key, value }).await;
-                    if entry.outcome == Outcome::Ok {
-                        accepted.store(true, Ordering::Relaxed);
-                        return Ok((entry.index, entry.end_ns));
-                    }
-                    last = entry.error.unwrap_or_default();
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                Err(format!("host {host}: {last}"))
-            }
-        });
-        let outcomes = self.runtime.block_on(join_all(loops));
-        self.next_value = next_value.load(Ordering::Relaxed);
-        let first = outcomes
-            .iter()
-            .filter_map(|o| o.as_ref().ok())
-            .min_by_key(|(_, end_ns)| *end_ns);
-        match first {
-            Some((Some(index), end_ns)) => Ok((*index, *end_ns)),
-            Some((None, _)) => Err("a write reply without an index".to_owned()),
-            None => Err(format!(
-                "no write accepted within {RECOVERY_DEADLINE:?}: {:?}",
-                outcomes
-                    .iter()
-                    .filter_map(|o| o.as_ref().err())
-                    .collect::<Vec<_>>()
-            )),
-        }
-    }
-
-    /// Makes a write, then waits until every host has applied it: the time
-    /// from now to then.
-    pub fn converge(&mut self, exclude: &[usize]) -> Result<f64, String> {
-        let healed = Instant::now();
-        let (index, _) = self.probe_until_ok(exclude)?;
-        let deadline = Instant::now() + RECOVERY_DEADLINE;
-        loop {
-            let api = &self.probe_api;
-            let behind: Vec<usize> = self.runtime.block_on(async {
-                let calls = self.hosts.iter().map(|&h| async move {
-                    let applied = api
-                        .status(h)
-                        .await
-                        .and_then(|s| s["applied_index"].as_u64());
-                    (h, applied.is_some_and(|a| a >= index))
-                });
-                join_all(calls)
-                    .await
-                    .into_iter()
-                    .filter(|(_, done)| !done)
-                    .map(|(h, _)| h)
-                    .collect()
-            });
-            if behind.is_empty() {
-                return Ok(ms(healed.elapsed()));
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "hosts {behind:?} had not applied index {index} {RECOVERY_DEADLINE:?} after the heal"
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
 }
 
 fn sleep_rest(started: Instant, hold: Duration) {
     if let Some(rest) = hold.checked_sub(started.elapsed()) {
         std::thread::sleep(rest);
     }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
