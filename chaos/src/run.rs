@@ -169,7 +169,7 @@ pub fn run(options: &Options, interrupt: &AtomicBool) -> Result<Report, RunError
             .map_err(setup("listening for alerts"))?,
     )
     .map_err(setup("starting the alert receiver"))?;
-    prepare_policy(&runtime, &api, options, &sink)?;
+    prepare_policy(&runtime, &api, &sink)?;
     let intruder_target = format!("{}:{INTRUDER_PORT}", lab.address(home));
     wait_enforcing(&lab, &options.netcheck, &hosts, &intruder_target)?;
     wait_voters(&runtime, &api, options)?;
@@ -273,7 +273,6 @@ pub fn run(options: &Options, interrupt: &AtomicBool) -> Result<Report, RunError
 fn prepare_policy(
     runtime: &tokio::runtime::Runtime,
     api: &ApiClient,
-    _options: &Options,
     sink: &HttpReceiver,
 ) -> Result<(), RunError> {
     let document = workload::initial_policy();
