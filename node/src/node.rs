@@ -264,15 +264,16 @@ pub async fn run(config: &NodeConfig) -> Result<()> {
     tokio::spawn(Arc::clone(&running.control).reconcile_voters());
     let raiser = crate::alerts::start(Arc::clone(&running.control));
     // Before the API socket is bound, so the kernel knows who owns it.
-    if let Some(dataplane) = &config.dataplane {
-        crate::dataplane::reconcile::start(
+    let reconciler = match &config.dataplane {
+        Some(dataplane) => Some(crate::dataplane::reconcile::start(
             Arc::clone(&running.control),
             dataplane,
             &config.data_dir,
             config.advertise,
             raiser,
-        )?;
-    }
+        )?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.api_listen)
         .await
         .with_context(|| format!("binding the admin API on {}", config.api_listen))?;
@@ -288,6 +289,9 @@ pub async fn run(config: &NodeConfig) -> Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving the admin API")?;
+    if let Some(reconciler) = reconciler {
+        reconciler.stop().await;
+    }
     running.stop().await;
     Ok(())
 }

@@ -84,15 +84,37 @@ pub struct DataplaneStatus {
     pub error: Option<String>,
 }
 
-/// Opens (or adopts) the dataplane and runs the reconciler until the
-/// process ends.
+/// The running reconciler.
+pub struct Running {
+    stop: watch::Sender<bool>,
+    /// The reconciler and the flow collector.
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stops the reconciler and waits until it has: the runtime must not
+    /// shut down under it while a reconciliation runs on a blocking thread
+    /// (its timers would then panic, as the chaos harness found on
+    /// SIGTERM). The pinned maps stay in force.
+    pub async fn stop(self) {
+        self.stop.send_replace(true);
+        for task in self.tasks {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "a dataplane task ended badly");
+            }
+        }
+    }
+}
+
+/// Opens (or adopts) the dataplane and runs the reconciler until
+/// [`Running::stop`].
 pub fn start(
     control: Arc<ControlPlane>,
     config: &DataplaneConfig,
     data_dir: &Path,
     advertise: SocketAddr,
     raiser: Raiser,
-) -> Result<()> {
+) -> Result<Running> {
     let cgroup_root = cgroup2_root().context("finding the cgroup v2 hierarchy")?;
     let cgroup = config.cgroup.clone().unwrap_or_else(|| cgroup_root.clone());
     let settings = DataplaneSettings {
@@ -123,7 +145,8 @@ pub fn start(
         address: advertise.ip(),
         raiser: raiser.clone(),
     };
-    crate::flows::start(Arc::clone(&control), data_dir, sources)?;
+    let (stop, stopped) = watch::channel(false);
+    let collector = crate::flows::start(Arc::clone(&control), data_dir, sources, stopped.clone())?;
     crate::inventory::report::start(Arc::clone(&control), view_rx);
     let node = NodeId(control.raft().id());
     let status = DataplaneStatus {
@@ -151,8 +174,11 @@ pub fn start(
         events_lost: 0,
         users: procs::user_names(&std::fs::read_to_string("/etc/passwd").unwrap_or_default()),
     };
-    tokio::spawn(reconciler.run(events));
-    Ok(())
+    let task = tokio::spawn(reconciler.run(events, stopped));
+    Ok(Running {
+        stop,
+        tasks: vec![task, collector],
+    })
 }
 
 struct Reconciler {
@@ -189,7 +215,7 @@ struct Reconciler {
 }
 
 impl Reconciler {
-    async fn run(mut self, mut events: AsyncFd<EventReader>) {
+    async fn run(mut self, mut events: AsyncFd<EventReader>, mut stop: watch::Receiver<bool>) {
         let mut applied = self.control.raft().state().subscribe();
         let mut timer = tokio::time::interval(RESCAN_EVERY);
         // Under a stream of writes, pause after each reconciliation as long
@@ -198,6 +224,7 @@ impl Reconciler {
         let mut next_allowed = Instant::now();
         loop {
             let rescan = tokio::select! {
+                _ = stop.wait_for(|stop| *stop) => return,
                 changed = applied.changed() => {
                     if changed.is_err() {
                         return;

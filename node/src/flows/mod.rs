@@ -56,19 +56,29 @@ pub struct Sources {
     pub raiser: Raiser,
 }
 
-/// Opens the flow log under `data_dir` and starts collecting into it.
-pub fn start(control: Arc<ControlPlane>, data_dir: &Path, sources: Sources) -> Result<()> {
+/// Opens the flow log under `data_dir` and starts collecting into it
+/// until `stop` turns true; the task then syncs the log and ends.
+pub fn start(
+    control: Arc<ControlPlane>,
+    data_dir: &Path,
+    sources: Sources,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>> {
     let dir = data_dir.join("flows");
     let store = Arc::new(
         FlowStore::open(&dir, Limits::default())
             .with_context(|| format!("opening the flow log in {}", dir.display()))?,
     );
     control.set_flows(Arc::clone(&store));
-    tokio::spawn(collect_forever(control, store, sources));
-    Ok(())
+    Ok(tokio::spawn(collect_forever(control, store, sources, stop)))
 }
 
-async fn collect_forever(control: Arc<ControlPlane>, store: Arc<FlowStore>, sources: Sources) {
+async fn collect_forever(
+    control: Arc<ControlPlane>,
+    store: Arc<FlowStore>,
+    sources: Sources,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     let node = NodeId(control.raft().id());
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let users: BTreeMap<u32, String> = crate::inventory::procs::user_names(&passwd);
@@ -79,6 +89,9 @@ async fn collect_forever(control: Arc<ControlPlane>, store: Arc<FlowStore>, sour
     let mut sync = tokio::time::interval(SYNC_EVERY);
     loop {
         tokio::select! {
+            // The guard wait_for returns must not live across the awaits
+            // of the other branches.
+            () = async { drop(stop.wait_for(|stop| *stop).await) } => break,
             _ = collect.tick() => {
                 // Reading thousands of summaries is thousands of syscalls:
                 // off the async workers, like the file writes below.
@@ -98,6 +111,7 @@ async fn collect_forever(control: Arc<ControlPlane>, store: Arc<FlowStore>, sour
             }
         }
     }
+    let _ = tokio::task::spawn_blocking(move || store.sync()).await;
 }
 
 /// One collection: the summaries' news as records, whose repeats go to the
