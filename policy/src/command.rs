@@ -16,6 +16,7 @@ use crate::error::ValidationError;
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
 use crate::inventory::NodeInventory;
 use crate::state::{ClusterState, Settings};
+use crate::tunnel::TunnelKey;
 use crate::validate;
 use crate::{
     AlertSink, Endpoint, EndpointKey, Fingerprint, Identity, IdentityName, IdentityRule, Mode,
@@ -127,6 +128,8 @@ pub enum Command {
     },
     /// Replace what a node reported running (its inventory).
     ReportInventory(NodeInventory),
+    /// Publish (or replace) a node's Noise static key for the tunnel.
+    PublishTunnelKey(TunnelKey),
     /// Merge the flow edges a node observed into the baseline. Edges where
     /// neither side's zone is learning, or that name an identity the state
     /// does not define, are skipped.
@@ -229,6 +232,7 @@ impl Command {
                 | Command::AckDelivery { .. }
                 | Command::LearnEdges { .. }
                 | Command::ReportInventory(_)
+                | Command::PublishTunnelKey(_)
                 | Command::DecideLinks {
                     decision: LinkChoice::Snooze | LinkChoice::Deny,
                     ..
@@ -313,6 +317,7 @@ impl Command {
             Command::RemoveNode { id } => {
                 state.nodes.remove(&id);
                 state.inventory.remove(&id);
+                state.tunnel_keys.remove(&id);
                 Applied::Done
             }
             Command::UpsertSink(sink) => {
@@ -372,6 +377,10 @@ impl Command {
             }
             Command::ReportInventory(inventory) => {
                 state.inventory.insert(inventory.node, inventory);
+                Applied::Done
+            }
+            Command::PublishTunnelKey(key) => {
+                state.tunnel_keys.insert(key.node, key);
                 Applied::Done
             }
             Command::Access(access) => match access.apply_valid(state) {

@@ -46,6 +46,7 @@ mod resolve;
 mod state;
 mod template;
 mod topology;
+mod tunnel;
 mod validate;
 mod values;
 
@@ -83,6 +84,10 @@ pub use resolve::{Resolution, Subject, WorkloadFacts};
 pub use state::{ClusterState, Settings};
 pub use template::{apply_template, templates, Template, TemplateParams};
 pub use topology::{to_dot, topology, Level, Topology, TopologyEdge, TopologyNode};
+pub use tunnel::{
+    tunnel_destination, TunnelKey, MAX_TUNNEL_CERT_LEN, MAX_TUNNEL_SIGNATURE_HEX_LEN,
+    TUNNEL_PUBLIC_KEY_HEX_LEN,
+};
 pub use values::{AppSelector, EndpointKey, ParseError, Peer, PortRange, Secret, Sha256};
 
 #[cfg(test)]

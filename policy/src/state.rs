@@ -14,6 +14,7 @@ use crate::alert::AlertLog;
 use crate::baseline::Baseline;
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
 use crate::inventory::NodeInventory;
+use crate::tunnel::TunnelKey;
 use crate::{
     AlertSink, Endpoint, EndpointKey, Fingerprint, Identity, IdentityName, IdentityRule, Mode,
     Node, Rule, Sha256, Zone,
@@ -109,6 +110,9 @@ pub struct ClusterState {
     /// taken on them.
     #[serde(default)]
     pub baseline: Baseline,
+    /// Each node's Noise static key for the east-west tunnel.
+    #[serde(default)]
+    pub tunnel_keys: BTreeMap<NodeId, TunnelKey>,
 }
 
 impl Default for ClusterState {
@@ -138,6 +142,7 @@ impl ClusterState {
             alerts: AlertLog::default(),
             inventory: BTreeMap::new(),
             baseline: Baseline::default(),
+            tunnel_keys: BTreeMap::new(),
         }
     }
 

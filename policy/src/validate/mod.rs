@@ -19,6 +19,7 @@ mod alert;
 mod baseline;
 mod inventory;
 mod rule;
+mod tunnel;
 
 type Result = std::result::Result<(), ValidationError>;
 
@@ -79,6 +80,7 @@ pub(crate) fn command(command: &Command, state: &ClusterState) -> Result {
         Command::RaiseAlerts { alerts } => alert::alerts(alerts, state),
         Command::AckDelivery { sink, through, .. } => alert::acknowledgement(sink, *through, state),
         Command::ReportInventory(report) => inventory::report(report, state),
+        Command::PublishTunnelKey(key) => tunnel::key(key, state),
         Command::LearnEdges { node, edges } => baseline::learned_edges(*node, edges, state),
         Command::DecideLinks {
             links, decision, ..

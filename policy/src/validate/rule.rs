@@ -51,6 +51,12 @@ pub(super) fn rule(id: Option<RuleId>, spec: &RuleSpec, state: &ClusterState) ->
                 "flows to or from a CIDR leave the cluster and cannot be tunnelled",
             );
         }
+        if spec.protocol == Protocol::Udp {
+            return fail(
+                "encrypt",
+                "the tunnel carries TCP connections; a UDP rule cannot encrypt",
+            );
+        }
     }
     if spec.action == Action::Deny {
         cluster_traffic_untouched(spec, state)?;
