@@ -23,6 +23,7 @@ use stockade_bpf_common::{
         ExecKey, FlowKey, FlowStats, IpcacheKey, PolicyKey, Subject, Verdict, ZoneMode, CGROUP_MAP,
         EXEC_MAP, FLOW_MAP, IPCACHE_MAP, POLICY_MAP, PROCESS_MAP, ZONE_MAP,
     },
+    tunnel::{TunnelTarget, TUNNELED_MAP},
 };
 
 use crate::{
@@ -30,7 +31,9 @@ use crate::{
     events::EventReader,
     flows::FlowSummaries,
     loader::{self, Attachment, DataplaneSettings},
-    offsets, BpfError,
+    offsets,
+    tunnel::TunnelTargets,
+    BpfError,
 };
 
 /// The pinned maps of one node, loaded, attached and ready for writes.
@@ -55,6 +58,7 @@ struct Maps {
     config: Array<MapData, DataplaneConfig>,
     stats: PerCpuArray<MapData, DataplaneStats>,
     events: Option<RingBuf<MapData>>,
+    tunneled: Option<HashMap<MapData, u32, TunnelTarget>>,
 }
 
 /// The maps [`MapContents`] mirrors: what decides a flow.
@@ -166,6 +170,7 @@ impl Dataplane {
             config: take(&mut ebpf, CONFIG_MAP)?,
             stats: take(&mut ebpf, STATS_MAP)?,
             events: Some(take(&mut ebpf, EVENT_MAP)?),
+            tunneled: Some(take(&mut ebpf, TUNNELED_MAP)?),
         };
         let config = offsets::config_for(&settings.cgroup)?;
         maps.config
@@ -272,6 +277,32 @@ impl Dataplane {
             .take()
             .map(FlowSummaries::new)
             .ok_or(BpfError::MissingMap(FLOW_MAP))
+    }
+
+    /// Tells the connect hook where this node's tunnel listens on the
+    /// loopback address (0: no tunnel, and connections a rule encrypts are
+    /// refused).
+    pub fn set_tunnel_port(&mut self, port: u16) -> Result<(), BpfError> {
+        let mut config = self
+            .maps
+            .config
+            .get(&CONFIG_INDEX, 0)
+            .map_err(map_error(CONFIG_MAP, "read"))?;
+        config.tunnel_port = port;
+        self.maps
+            .config
+            .set(CONFIG_INDEX, config, 0)
+            .map_err(map_error(CONFIG_MAP, "write"))
+    }
+
+    /// The redirected connections' targets. There is one reader; a second
+    /// call fails.
+    pub fn take_tunnel_targets(&mut self) -> Result<TunnelTargets, BpfError> {
+        self.maps
+            .tunneled
+            .take()
+            .map(TunnelTargets::new)
+            .ok_or(BpfError::MissingMap(TUNNELED_MAP))
     }
 
     /// The event ring buffer's reader. There is one; a second call fails.

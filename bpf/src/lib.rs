@@ -19,6 +19,7 @@ mod fs;
 mod loader;
 mod offsets;
 mod programs;
+mod tunnel;
 
 pub use contents::{diff, MapContents, MapDiff};
 pub use dataplane::{
@@ -30,6 +31,7 @@ pub use flows::FlowSummaries;
 pub use fs::{cgroup2_root, ensure_kernel_filesystems, BPFFS_PATH, TRACEFS_PATH};
 pub use loader::{uninstall, Attachment, DataplaneSettings, Uninstalled};
 pub use stockade_bpf_common as common;
+pub use tunnel::{target_destination, TunnelTargets};
 
 /// The default folder in bpffs for a node's pins.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/stockade";

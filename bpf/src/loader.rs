@@ -15,14 +15,14 @@ use std::{
 use aya::{
     programs::{
         links::{FdLink, PinnedLink},
-        CgroupAttachMode, Program, ProgramError,
+        CgroupAttachMode, Program, ProgramError, SockOps,
     },
     Ebpf, EbpfLoader,
 };
 
 use crate::{
     fs::{ensure_kernel_filesystems, raise_memlock_rlimit},
-    programs::{Hook, ProgramSpec, PROGRAMS},
+    programs::{Hook, ProgramSpec, PROGRAMS, TUNNEL_HANDOVER},
     BpfError,
 };
 
@@ -97,7 +97,29 @@ pub(crate) fn load(settings: &DataplaneSettings) -> Result<(Ebpf, Attachment), B
         n if n == PROGRAMS.len() => Attachment::Attached,
         _ => Attachment::Repaired,
     };
+    attach_tunnel_handover(&mut ebpf, settings)?;
     Ok((ebpf, attachment))
+}
+
+/// Attaches the `sock_ops` hand-over for as long as `ebpf` lives (see
+/// [`TUNNEL_HANDOVER`]).
+fn attach_tunnel_handover(ebpf: &mut Ebpf, settings: &DataplaneSettings) -> Result<(), BpfError> {
+    let name = TUNNEL_HANDOVER;
+    let cgroup = File::open(&settings.cgroup).map_err(|source| BpfError::Cgroup {
+        path: settings.cgroup.clone(),
+        source,
+    })?;
+    let failed = |step| step_failed(name, step);
+    let program: &mut SockOps = ebpf
+        .program_mut(name)
+        .ok_or(BpfError::MissingProgram(name))?
+        .try_into()
+        .map_err(failed("convert"))?;
+    program.load().map_err(failed("load"))?;
+    program
+        .attach(cgroup, CgroupAttachMode::Single)
+        .map_err(failed("attach"))?;
+    Ok(())
 }
 
 fn create_dir(dir: &Path) -> Result<(), BpfError> {

@@ -21,6 +21,7 @@ pub(crate) fn config_for(cgroup: &Path) -> Result<DataplaneConfig, BpfError> {
         ready: 1,
         kernel: kernel_offsets()?,
         tracepoints: tracepoint_offsets()?,
+        tunnel_port: 0,
         pad: 0,
     })
 }

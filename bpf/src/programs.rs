@@ -23,6 +23,12 @@ pub(crate) struct ProgramSpec {
     pub hook: Hook,
 }
 
+/// The `sock_ops` program that hands redirected connections to the tunnel.
+/// It is attached for the life of the process that opened the dataplane,
+/// not pinned: without that process there is no tunnel to hand them to,
+/// and the connect hook's redirect then fails closed (nothing listens).
+pub(crate) const TUNNEL_HANDOVER: &str = "stockade_sockops";
+
 /// Every program, in attach order: the process tracepoints first, so that
 /// identities are tracked before the first flow is decided.
 pub(crate) const PROGRAMS: &[ProgramSpec] = &[

@@ -16,16 +16,17 @@ use std::{
 use stockade_bpf::{
     common::{
         events::{
-            EVENT_EXEC, EVENT_FLOW, FLAG_ALERT, FLAG_DENIED, FLAG_FIRST_SEEN, FLAG_UNKNOWN_BINARY,
+            EVENT_EXEC, EVENT_FLOW, FLAG_ALERT, FLAG_DENIED, FLAG_ENCRYPTED, FLAG_FIRST_SEEN,
+            FLAG_UNKNOWN_BINARY,
         },
         maps::{
             IpcacheKey, PolicyKey, Subject, Verdict, ZoneMode, ACTION_ALLOW, FAMILY_IPV4,
-            MODE_ALERT, MODE_ENFORCE, MODE_LEARN, RULE_ZONE_DEFAULT, RULE_ZONE_ISOLATION,
-            UNMANAGED_ZONE,
+            MODE_ALERT, MODE_ENFORCE, MODE_LEARN, RULE_TUNNEL_UNAVAILABLE, RULE_ZONE_DEFAULT,
+            RULE_ZONE_ISOLATION, UNMANAGED_ZONE,
         },
     },
-    exec_key, read_pinned, uninstall, Attachment, BpfError, Dataplane, DataplaneSettings, Event,
-    MapContents,
+    exec_key, read_pinned, target_destination, uninstall, Attachment, BpfError, Dataplane,
+    DataplaneSettings, Event, MapContents,
 };
 
 const CGROUP2_ROOT: &str = "/sys/fs/cgroup/unified";
@@ -406,6 +407,67 @@ fn udp_connect_and_sendto_are_refused_likewise() {
     }
 }
 
+#[test]
+fn a_connection_a_rule_encrypts_goes_into_the_tunnel_with_its_destination_filed() {
+    let sandbox = Sandbox::new();
+    let (server, port, target) = tcp_server();
+    server.set_nonblocking(true).expect("nonblocking server");
+    let tunnel = TcpListener::bind("127.0.0.1:0").expect("tunnel listener");
+    let tunnel_port = tunnel.local_addr().expect("addr").port();
+    let mut dataplane = sandbox.open();
+    let mut targets = dataplane.take_tunnel_targets().expect("the targets");
+    let mut maps = contents(port, subject(SERVER, PROD), MODE_ENFORCE);
+    allow(&mut maps, CLIENT, SERVER, TCP, port);
+    for verdict in maps.policy.values_mut() {
+        verdict.encrypt = 1;
+    }
+    write(&mut dataplane, &maps);
+
+    // Without a tunnel the connection is refused, never made in the clear.
+    let refused_now = sandbox.run(Path::new(NETCHECK), &["tcp", &target]);
+    assert!(refused(&refused_now), "{}", stderr(&refused_now));
+
+    dataplane
+        .set_tunnel_port(tunnel_port)
+        .expect("set the port");
+    let sent = sandbox.run(Path::new(NETCHECK), &["tcp", &target]);
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    let (_conn, client) = tunnel.accept().expect("the tunnel got the connection");
+    assert!(
+        server.accept().is_err(),
+        "the destination itself got no connection"
+    );
+    let filed = targets
+        .take(client.port())
+        .expect("read the targets")
+        .expect("the destination is filed under the client's port");
+    assert_eq!(
+        target_destination(&filed),
+        Some(format!("127.0.0.1:{port}").parse().expect("addr"))
+    );
+    assert_eq!((filed.src_identity, filed.src_zone), (CLIENT, PROD));
+    assert_eq!((filed.dst_identity, filed.rule), (SERVER, 16));
+    assert_eq!(
+        targets.take(client.port()).expect("read"),
+        None,
+        "taken once"
+    );
+
+    let flows = events(&mut dataplane);
+    assert!(
+        flows
+            .iter()
+            .any(|e| e.rule == RULE_TUNNEL_UNAVAILABLE && e.flags & FLAG_DENIED != 0),
+        "the refusal is recorded: {flows:?}"
+    );
+    assert!(
+        flows
+            .iter()
+            .any(|e| e.rule == 16 && e.flags & FLAG_ENCRYPTED != 0),
+        "the tunnelled flow is recorded as encrypted: {flows:?}"
+    );
+}
+
 /// What bpftool lists as attached to a cgroup, one line per program.
 fn attached(cgroup: &Path) -> Vec<String> {
     let out = Command::new("bpftool")
@@ -442,7 +504,13 @@ fn pins_outlive_the_loader_are_adopted_once_and_uninstall_removes_all() {
 
     let dataplane = sandbox.open();
     assert_eq!(dataplane.attachment(), Attachment::Adopted);
-    assert_eq!(attached(&sandbox.subtree), hooks, "no second attachment");
+    let mut now = attached(&sandbox.subtree);
+    let handover = now
+        .iter()
+        .position(|hook| hook.contains("stockade_sockops"))
+        .expect("the tunnel hand-over is attached while its loader lives");
+    now.remove(handover);
+    assert_eq!(now, hooks, "no second attachment");
     let found = dataplane.read().expect("read the maps");
     assert_eq!(found.executables, maps.executables, "the maps were kept");
     assert_eq!(found.ipcache, maps.ipcache);

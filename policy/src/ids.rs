@@ -113,6 +113,10 @@ pub enum RuleRef {
     /// An inbound flow from another node's workload, decided at egress by
     /// that node.
     EgressChecked,
+    /// A rule asked for encryption the tunnel cannot give (no tunnel on the
+    /// node, not TCP, or IPv6): the flow is refused rather than sent in
+    /// the clear.
+    TunnelUnavailable,
 }
 
 impl RuleRef {
@@ -120,6 +124,7 @@ impl RuleRef {
     const RAW_ZONE_ISOLATION: u32 = 2;
     const RAW_ZONE_DEFAULT: u32 = 3;
     const RAW_EGRESS_CHECKED: u32 = 4;
+    const RAW_TUNNEL_UNAVAILABLE: u32 = 5;
 
     /// The number the dataplane stores for this reference.
     pub fn to_raw(self) -> u32 {
@@ -129,6 +134,7 @@ impl RuleRef {
             RuleRef::ZoneIsolation => Self::RAW_ZONE_ISOLATION,
             RuleRef::ZoneDefault => Self::RAW_ZONE_DEFAULT,
             RuleRef::EgressChecked => Self::RAW_EGRESS_CHECKED,
+            RuleRef::TunnelUnavailable => Self::RAW_TUNNEL_UNAVAILABLE,
         }
     }
 
@@ -139,6 +145,7 @@ impl RuleRef {
             Self::RAW_ZONE_ISOLATION => Some(RuleRef::ZoneIsolation),
             Self::RAW_ZONE_DEFAULT => Some(RuleRef::ZoneDefault),
             Self::RAW_EGRESS_CHECKED => Some(RuleRef::EgressChecked),
+            Self::RAW_TUNNEL_UNAVAILABLE => Some(RuleRef::TunnelUnavailable),
             n if n >= RuleId::FIRST_ALLOCATED => Some(RuleRef::Rule(RuleId(n))),
             _ => None,
         }
@@ -153,6 +160,7 @@ impl fmt::Display for RuleRef {
             RuleRef::ZoneIsolation => f.write_str("zone isolation"),
             RuleRef::ZoneDefault => f.write_str("zone default"),
             RuleRef::EgressChecked => f.write_str("checked at egress"),
+            RuleRef::TunnelUnavailable => f.write_str("tunnel unavailable"),
         }
     }
 }
@@ -169,6 +177,8 @@ mod tests {
             RuleRef::ClusterTraffic,
             RuleRef::ZoneIsolation,
             RuleRef::ZoneDefault,
+            RuleRef::EgressChecked,
+            RuleRef::TunnelUnavailable,
         ] {
             assert_eq!(RuleRef::from_raw(r.to_raw()), Some(r));
         }

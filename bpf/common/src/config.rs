@@ -60,8 +60,12 @@ pub struct DataplaneConfig {
     pub kernel: KernelOffsets,
     /// Tracepoint field offsets.
     pub tracepoints: TracepointOffsets,
+    /// The loopback port of this node's tunnel, where the connect hook
+    /// sends connections a rule encrypts; 0 when the node has no tunnel,
+    /// and then those connections are refused.
+    pub tunnel_port: u16,
     /// Zero.
-    pub pad: u32,
+    pub pad: u16,
 }
 
 /// Name of the per-CPU array of [`DataplaneStats`].

@@ -20,6 +20,8 @@ pub const FLAG_ALERT: u8 = 2;
 pub const FLAG_FIRST_SEEN: u8 = 4;
 /// [`Event::flags`]: the executed binary has no identity of its own.
 pub const FLAG_UNKNOWN_BINARY: u8 = 8;
+/// [`Event::flags`]: the flow was sent into the tunnel.
+pub const FLAG_ENCRYPTED: u8 = 16;
 
 /// Bytes of an executable path an event carries (longer paths are cut).
 pub const EVENT_PATH_LEN: usize = 128;

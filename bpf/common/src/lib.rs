@@ -8,6 +8,7 @@
 pub mod config;
 pub mod events;
 pub mod maps;
+pub mod tunnel;
 
 /// Maximum entries of each map, shared so the loader can report pressure.
 pub mod capacity {
@@ -27,6 +28,8 @@ pub mod capacity {
     pub const SOCKETS: u32 = 1 << 16;
     /// Flow summaries (LRU).
     pub const FLOWS: u32 = 1 << 16;
+    /// Connections on their way into the tunnel (LRU, per map).
+    pub const TUNNELED: u32 = 1 << 14;
     /// Bytes of the event ring buffer (a power of two, at least a page).
     pub const EVENT_BYTES: u32 = 1 << 22;
 }

@@ -28,6 +28,9 @@ pub const RULE_ZONE_ISOLATION: u32 = 2;
 pub const RULE_ZONE_DEFAULT: u32 = 3;
 /// Rule number of an inbound flow from a node that checked it at egress.
 pub const RULE_EGRESS_CHECKED: u32 = 4;
+/// Rule number of a refusal of a flow a rule encrypts that the tunnel
+/// cannot carry (no tunnel on this node, not TCP, or IPv6).
+pub const RULE_TUNNEL_UNAVAILABLE: u32 = 5;
 
 /// Name of the LPM trie of policy verdicts ([`PolicyKey`] → [`Verdict`]).
 pub const POLICY_MAP: &str = "STK_POLICY";
@@ -238,8 +241,10 @@ pub struct FlowKey {
     pub action: u8,
     /// [`FAMILY_IPV4`] or [`FAMILY_IPV6`].
     pub family: u8,
+    /// 1 when the flow went through the tunnel.
+    pub encrypted: u8,
     /// Zero.
-    pub pad: [u8; 2],
+    pub pad: u8,
     /// The other end's address (IPv4-mapped for v4): the destination at
     /// egress, the source at ingress.
     pub remote: [u8; 16],

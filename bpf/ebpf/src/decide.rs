@@ -8,16 +8,19 @@
 
 use aya_ebpf::helpers::{bpf_get_current_comm, bpf_ktime_get_boot_ns};
 use stockade_bpf_common::{
-    events::{Event, EVENT_FLOW, FLAG_ALERT, FLAG_DENIED, FLAG_FIRST_SEEN},
+    events::{Event, EVENT_FLOW, FLAG_ALERT, FLAG_DENIED, FLAG_ENCRYPTED, FLAG_FIRST_SEEN},
     maps::{
         ExecKey, FlowKey, FlowStats, Subject, ACTION_ALLOW, ACTION_DENY, DIRECTION_EGRESS,
-        DIRECTION_INGRESS, IDENTITY_CLUSTER, IDENTITY_NODE, MODE_ALERT, MODE_ENFORCE,
-        RULE_CLUSTER_TRAFFIC, RULE_EGRESS_CHECKED, RULE_ZONE_DEFAULT, RULE_ZONE_ISOLATION,
-        UNMANAGED_ZONE,
+        DIRECTION_INGRESS, FAMILY_IPV4, IDENTITY_CLUSTER, IDENTITY_NODE, MODE_ALERT,
+        MODE_ENFORCE, RULE_CLUSTER_TRAFFIC, RULE_EGRESS_CHECKED, RULE_TUNNEL_UNAVAILABLE,
+        RULE_ZONE_DEFAULT, RULE_ZONE_ISOLATION, UNMANAGED_ZONE,
     },
 };
 
 use crate::maps::{bump, hash_get, policy_verdict, STK_EVENTS, STK_FLOWS, STK_ZONES};
+
+/// IP protocol number of TCP.
+const IPPROTO_TCP: u8 = 6;
 
 /// One flow as a hook sees it.
 pub struct Flow {
@@ -40,6 +43,8 @@ pub struct Flow {
 /// What the dataplane does with a flow.
 pub struct Decision {
     pub action: u8,
+    /// The flow goes through the tunnel (only ever with allow).
+    pub encrypt: bool,
     pub alert: bool,
     pub rule: u32,
 }
@@ -47,7 +52,17 @@ pub struct Decision {
 const fn allow(rule: u32) -> Decision {
     Decision {
         action: ACTION_ALLOW,
+        encrypt: false,
         alert: false,
+        rule,
+    }
+}
+
+const fn deny(rule: u32) -> Decision {
+    Decision {
+        action: ACTION_DENY,
+        encrypt: false,
+        alert: true,
         rule,
     }
 }
@@ -70,6 +85,7 @@ pub fn decide(flow: &Flow) -> Decision {
     ) {
         return Decision {
             action: v.action,
+            encrypt: v.action == ACTION_ALLOW && v.encrypt != 0,
             alert: v.action == ACTION_DENY,
             rule: v.rule,
         };
@@ -78,11 +94,7 @@ pub fn decide(flow: &Flow) -> Decision {
         && flow.dst.zone != UNMANAGED_ZONE
         && flow.src.zone != flow.dst.zone
     {
-        return Decision {
-            action: ACTION_DENY,
-            alert: true,
-            rule: RULE_ZONE_ISOLATION,
-        };
+        return deny(RULE_ZONE_ISOLATION);
     }
     let zone = if flow.direction == DIRECTION_EGRESS {
         flow.src.zone
@@ -93,15 +105,10 @@ pub fn decide(flow: &Flow) -> Decision {
         .or_else(|| hash_get(&STK_ZONES, &UNMANAGED_ZONE))
         .map_or(0, |m| m.mode);
     match mode {
-        MODE_ENFORCE => Decision {
-            action: ACTION_DENY,
-            alert: true,
-            rule: RULE_ZONE_DEFAULT,
-        },
+        MODE_ENFORCE => deny(RULE_ZONE_DEFAULT),
         MODE_ALERT => Decision {
-            action: ACTION_ALLOW,
             alert: true,
-            rule: RULE_ZONE_DEFAULT,
+            ..allow(RULE_ZONE_DEFAULT)
         },
         _ => allow(RULE_ZONE_DEFAULT),
     }
@@ -111,7 +118,29 @@ pub fn decide(flow: &Flow) -> Decision {
 #[inline(always)]
 pub fn decide_and_record(flow: &Flow) -> u8 {
     let decision = decide(flow);
-    let first_seen = summarise(flow, &decision);
+    record(flow, &decision);
+    decision.action
+}
+
+/// The decision of a flow a rule may send into the tunnel, which the
+/// tunnel must be able to carry: otherwise the flow is refused, never sent
+/// in the clear.
+#[inline(always)]
+pub fn decide_tunnelled(flow: &Flow, tunnel_port: u16) -> Decision {
+    let decision = decide(flow);
+    if decision.encrypt
+        && (tunnel_port == 0 || flow.protocol != IPPROTO_TCP || flow.family != FAMILY_IPV4)
+    {
+        return deny(RULE_TUNNEL_UNAVAILABLE);
+    }
+    decision
+}
+
+/// Records a decision: the flow summary, the counters, and an event when
+/// the summary is new.
+#[inline(always)]
+pub fn record(flow: &Flow, decision: &Decision) {
+    let first_seen = summarise(flow, decision);
     bump(|s| {
         if decision.action == ACTION_DENY {
             s.denied = s.denied.wrapping_add(1);
@@ -127,9 +156,11 @@ pub fn decide_and_record(flow: &Flow) -> u8 {
         if decision.alert {
             flags |= FLAG_ALERT;
         }
-        emit(flow, &decision, flags);
+        if decision.encrypt {
+            flags |= FLAG_ENCRYPTED;
+        }
+        emit(flow, decision, flags);
     }
-    decision.action
 }
 
 /// Counts the flow in its summary; true when the summary entry is new.
@@ -147,7 +178,8 @@ fn summarise(flow: &Flow, decision: &Decision) -> bool {
         direction: flow.direction,
         action: decision.action,
         family: flow.family,
-        pad: [0; 2],
+        encrypted: u8::from(decision.encrypt),
+        pad: 0,
         remote: if flow.direction == DIRECTION_EGRESS {
             flow.dst_addr
         } else {

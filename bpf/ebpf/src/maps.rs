@@ -14,6 +14,7 @@ use stockade_bpf_common::{
         ExecKey, FlowKey, FlowStats, IpcacheKey, PolicyKey, Subject, Verdict, ZoneMode,
         IDENTITY_WORLD,
     },
+    tunnel::TunnelTarget,
 };
 
 #[map]
@@ -33,6 +34,12 @@ pub static STK_SOCKETS: LruHashMap<u64, u32> = LruHashMap::pinned(capacity::SOCK
 #[map]
 pub static STK_FLOWS: LruPerCpuHashMap<FlowKey, FlowStats> =
     LruPerCpuHashMap::pinned(capacity::FLOWS, 0);
+#[map]
+pub static STK_REDIRECTS: LruHashMap<u64, TunnelTarget> =
+    LruHashMap::pinned(capacity::TUNNELED, 0);
+#[map]
+pub static STK_TUNNELED: LruHashMap<u32, TunnelTarget> =
+    LruHashMap::pinned(capacity::TUNNELED, 0);
 #[map]
 pub static STK_EVENTS: RingBuf = RingBuf::pinned(capacity::EVENT_BYTES, 0);
 #[map]

@@ -1,21 +1,30 @@
 //! `cgroup/connect4|6` and `cgroup/sendmsg4|6`: the caller's side of every
-//! TCP connection and UDP datagram of the node's subtree, and
-//! `cgroup/post_bind4|6`, which remembers who owns a bound socket so the
-//! ingress hook can name the receiver.
+//! TCP connection and UDP datagram of the node's subtree, which a rule may
+//! send into the node's tunnel (with `sock_ops` finishing the hand-over);
+//! and `cgroup/post_bind4|6`, which remembers who owns a bound socket so
+//! the ingress hook can name the receiver.
 
 use aya_ebpf::{
+    bindings::BPF_SOCK_OPS_TCP_CONNECT_CB,
     helpers::{bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_socket_cookie},
-    macros::{cgroup_sock, cgroup_sock_addr},
-    programs::{SockAddrContext, SockContext},
+    macros::{cgroup_sock, cgroup_sock_addr, sock_ops},
+    programs::{SockAddrContext, SockContext, SockOpsContext},
     EbpfContext,
 };
-use stockade_bpf_common::maps::{
-    Subject, ACTION_ALLOW, DIRECTION_EGRESS, FAMILY_IPV4, FAMILY_IPV6,
+use stockade_bpf_common::{
+    maps::{
+        Subject, ACTION_ALLOW, ACTION_DENY, DIRECTION_EGRESS, FAMILY_IPV4, FAMILY_IPV6,
+        RULE_TUNNEL_UNAVAILABLE,
+    },
+    tunnel::TunnelTarget,
 };
 
 use crate::{
-    decide::{decide_and_record, Flow},
-    maps::{address_subject, hash_get, lru_get, STK_CGROUPS, STK_PROCS, STK_SOCKETS},
+    decide::{decide_tunnelled, record, Decision, Flow},
+    maps::{
+        address_subject, config, hash_get, lru_get, STK_CGROUPS, STK_PROCS, STK_REDIRECTS,
+        STK_SOCKETS, STK_TUNNELED,
+    },
 };
 
 /// What a `cgroup/sock_addr` program returns to let the call proceed.
@@ -77,6 +86,7 @@ fn check(ctx: &SockAddrContext, family: u8) -> i32 {
         (dst_addr, port, (*addr).protocol as u8)
     };
     let (pid, src) = caller();
+    let tunnel_port = config().map_or(0, |c| c.tunnel_port);
     let flow = Flow {
         src,
         dst: address_subject(family, dst_addr, dst_port),
@@ -90,11 +100,78 @@ fn check(ctx: &SockAddrContext, family: u8) -> i32 {
         pid,
         owner: pid,
     };
-    if decide_and_record(&flow) == ACTION_ALLOW {
+    let mut decision = decide_tunnelled(&flow, tunnel_port);
+    if decision.encrypt && redirect(ctx, &flow, &decision, tunnel_port).is_err() {
+        decision = Decision {
+            action: ACTION_DENY,
+            encrypt: false,
+            alert: true,
+            rule: RULE_TUNNEL_UNAVAILABLE,
+        };
+    }
+    record(&flow, &decision);
+    if decision.action == ACTION_ALLOW {
         PROCEED
     } else {
         REFUSE
     }
+}
+
+/// Sends the connection to the node's tunnel on the loopback address,
+/// filing where it was going under the socket's cookie. An error leaves the
+/// call's address untouched, and the caller refuses the connection.
+#[inline(always)]
+fn redirect(
+    ctx: &SockAddrContext,
+    flow: &Flow,
+    decision: &Decision,
+    tunnel_port: u16,
+) -> Result<(), i64> {
+    let target = TunnelTarget {
+        dst_addr: flow.dst_addr,
+        dst_port: flow.dst_port,
+        family: flow.family,
+        pad: 0,
+        src_identity: flow.src.identity,
+        src_zone: flow.src.zone,
+        dst_identity: flow.dst.identity,
+        dst_zone: flow.dst.zone,
+        rule: decision.rule,
+        pid: flow.pid,
+        pad2: 0,
+    };
+    // SAFETY: the context is a valid sock_addr context for the whole program.
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
+    STK_REDIRECTS.insert(&cookie, &target, 0)?;
+    let addr = ctx.sock_addr;
+    // SAFETY: connect hooks may write the destination of their context.
+    unsafe {
+        (*addr).user_ip4 = u32::from_ne_bytes(LOOPBACK_V4);
+        (*addr).user_port = u32::from(tunnel_port.to_be());
+    }
+    Ok(())
+}
+
+/// The tunnel's address: 127.0.0.1, in network order.
+const LOOPBACK_V4: [u8; 4] = [127, 0, 0, 1];
+
+/// Once a redirected connection has its local port (`TCP_CONNECT_CB`,
+/// before the SYN leaves), refiles its target under that port, which is
+/// what the tunnel knows of the connection it accepts.
+#[sock_ops]
+pub fn stockade_sockops(ctx: SockOpsContext) -> u32 {
+    if ctx.op() != BPF_SOCK_OPS_TCP_CONNECT_CB {
+        return 0;
+    }
+    // SAFETY: the context is a valid sock_ops context for the whole program.
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
+    if let Some(target) = lru_get(&STK_REDIRECTS, &cookie) {
+        // Best effort: a target that cannot be refiled leaves the tunnel
+        // without a destination, and it closes the connection.
+        let _ = STK_TUNNELED.insert(&ctx.local_port(), &target, 0);
+        let _ = STK_REDIRECTS.remove(&cookie);
+    }
+    0
 }
 
 /// TCP connects and UDP connects over IPv4.

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use stockade_bpf::common::events::FLAG_ENCRYPTED;
 use stockade_bpf::common::maps::{FlowKey, FlowStats, ACTION_DENY, DIRECTION_EGRESS};
 use stockade_bpf::Event;
 use stockade_policy::{Action, Direction, FlowRecord, L4Protocol, RuleRef};
@@ -107,7 +108,8 @@ pub fn event_record(event: &Event, namer: &Namer<'_>, at_ms: u64) -> Option<Flow
         direction: event.direction,
         action: event.action,
         family: event.family,
-        pad: [0; 2],
+        encrypted: u8::from(event.flags & FLAG_ENCRYPTED != 0),
+        pad: 0,
         remote: if egress {
             event.dst_addr
         } else {
@@ -160,7 +162,7 @@ fn record(key: &FlowKey, connections: u64, namer: &Namer<'_>) -> Option<FlowReco
         rule: RuleRef::from_raw(key.rule).unwrap_or(RuleRef::ZoneDefault),
         connections,
         // Nothing is tunnelled yet: the Noise tunnel will set this.
-        encrypted: false,
+        encrypted: key.encrypted != 0,
     })
 }
 

@@ -172,11 +172,12 @@ enum RuleArg {
     Ref(RuleRef),
 }
 
-const BUILT_IN_RULES: [(&str, RuleRef); 4] = [
+const BUILT_IN_RULES: [(&str, RuleRef); 5] = [
     ("cluster_traffic", RuleRef::ClusterTraffic),
     ("zone_isolation", RuleRef::ZoneIsolation),
     ("zone_default", RuleRef::ZoneDefault),
     ("egress_checked", RuleRef::EgressChecked),
+    ("tunnel_unavailable", RuleRef::TunnelUnavailable),
 ];
 
 fn parse_identity(text: &str) -> Result<IdentityName, ParseError> {
