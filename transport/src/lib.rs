@@ -15,8 +15,8 @@
 //! - [`join_call`]: how a node without a certificate reaches a member, on its
 //!   own ALPN, trusting the server by the CA fingerprint of its join token.
 //!
-//! The Noise (snow) tunnel for workload traffic, also this crate's, is not
-//! written yet.
+//! - [`tunnel`]: the Noise (snow) tunnel that carries workload connections
+//!   between nodes, each node known by a static key its certificate signed.
 
 mod client;
 mod endpoint;
@@ -28,6 +28,7 @@ mod join;
 mod pki;
 mod server;
 mod tls;
+pub mod tunnel;
 
 #[cfg(test)]
 mod tests;
