@@ -8,7 +8,8 @@
 #   (tests look at what is attached to a cgroup), iptables and nftables (the
 #   dataplane benchmark's peers), rsyslog with its TLS driver (the SIEM the
 #   alerting tests deliver to), graphviz (`stockade topology --svg` draws
-#   with its `dot`).
+#   with its `dot`), wireguard-go and wireguard-tools (the tunnel
+#   benchmark's userspace WireGuard peer).
 # - rustup: the nightly toolchain's rust-src (the eBPF crate builds `core`
 #   itself for bpfel-unknown-none), rustfmt and clippy on stable.
 # - bpf-linker, built against nightly's LLVM major.
@@ -28,7 +29,7 @@ llvm_major=$(rustc +nightly -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
 [ -n "$llvm_major" ] || fail "cannot read the LLVM version of rustc +nightly"
 
 missing=()
-for pkg in "llvm-${llvm_major}-dev" iproute2 iputils-ping curl bpftool iptables nftables rsyslog rsyslog-gnutls graphviz; do
+for pkg in "llvm-${llvm_major}-dev" iproute2 iputils-ping curl bpftool iptables nftables rsyslog rsyslog-gnutls graphviz wireguard-go wireguard-tools; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
