@@ -132,7 +132,7 @@ fn run(args: &Args) -> anyhow::Result<()> {
     };
     let mut results = Vec::new();
     let mut outcome = Ok(());
-    for mode in modes {
+    for &mode in &modes {
         eprintln!("{}: measuring", mode.name());
         match tunnel::run_mode(mode, &settings, &interrupt) {
             Ok(result) => {
@@ -150,11 +150,19 @@ fn run(args: &Args) -> anyhow::Result<()> {
             }
         }
     }
+    let wg_version = modes
+        .contains(&Mode::WireguardGo)
+        .then(tunnel::wireguard::version)
+        .flatten();
     if !results.is_empty() {
         println!("{}", report::text(&results, chacha.as_ref(), args.seconds));
+        if let Some(version) = &wg_version {
+            println!("{version}");
+        }
     }
     if let Some(path) = &args.json {
-        let json = report::json(&results, chacha.as_ref(), args.seconds);
+        let mut json = report::json(&results, chacha.as_ref(), args.seconds);
+        json["wireguard_go_version"] = serde_json::json!(wg_version);
         let text = serde_json::to_string_pretty(&json).context("serialising the report")?;
         std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     }

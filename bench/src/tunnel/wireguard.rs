@@ -51,6 +51,17 @@ pub fn preflight() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The first line of `wireguard-go --version` (its speed depends much on
+/// it: releases from 2023 on use the TUN device's segmentation offloads).
+pub fn version() -> Option<String> {
+    let output = Command::new("wireguard-go")
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    Some(text.lines().next()?.trim().to_owned())
+}
+
 /// Two running wireguard-go peers.
 pub struct WireGuard {
     // Dropped before the sockets are looked for.
