@@ -23,7 +23,6 @@ use stockade_bpf_common::{
         ExecKey, FlowKey, FlowStats, IpcacheKey, PolicyKey, Subject, Verdict, ZoneMode, CGROUP_MAP,
         EXEC_MAP, FLOW_MAP, IPCACHE_MAP, POLICY_MAP, PROCESS_MAP, ZONE_MAP,
     },
-    tunnel::{TunnelTarget, TUNNELED_MAP},
 };
 
 use crate::{
@@ -31,9 +30,7 @@ use crate::{
     events::EventReader,
     flows::FlowSummaries,
     loader::{self, Attachment, DataplaneSettings},
-    offsets,
-    tunnel::TunnelTargets,
-    BpfError,
+    offsets, BpfError,
 };
 
 /// The pinned maps of one node, loaded, attached and ready for writes.
@@ -58,7 +55,6 @@ struct Maps {
     config: Array<MapData, DataplaneConfig>,
     stats: PerCpuArray<MapData, DataplaneStats>,
     events: Option<RingBuf<MapData>>,
-    tunneled: Option<HashMap<MapData, u32, TunnelTarget>>,
 }
 
 /// The maps [`MapContents`] mirrors: what decides a flow.
@@ -149,7 +145,7 @@ where
     M::try_from(map).map_err(map_error(name, "convert"))
 }
 
-fn from_pin<M>(maps_dir: &Path, name: &'static str) -> Result<M, BpfError>
+pub(crate) fn from_pin<M>(maps_dir: &Path, name: &'static str) -> Result<M, BpfError>
 where
     M: TryFrom<aya::maps::Map, Error = MapError>,
 {
@@ -170,7 +166,6 @@ impl Dataplane {
             config: take(&mut ebpf, CONFIG_MAP)?,
             stats: take(&mut ebpf, STATS_MAP)?,
             events: Some(take(&mut ebpf, EVENT_MAP)?),
-            tunneled: Some(take(&mut ebpf, TUNNELED_MAP)?),
         };
         let config = offsets::config_for(&settings.cgroup)?;
         maps.config
@@ -293,16 +288,6 @@ impl Dataplane {
             .config
             .set(CONFIG_INDEX, config, 0)
             .map_err(map_error(CONFIG_MAP, "write"))
-    }
-
-    /// The redirected connections' targets. There is one reader; a second
-    /// call fails.
-    pub fn take_tunnel_targets(&mut self) -> Result<TunnelTargets, BpfError> {
-        self.maps
-            .tunneled
-            .take()
-            .map(TunnelTargets::new)
-            .ok_or(BpfError::MissingMap(TUNNELED_MAP))
     }
 
     /// The event ring buffer's reader. There is one; a second call fails.

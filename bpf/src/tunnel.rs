@@ -1,6 +1,7 @@
 //! Where connections the connect hook sent into the tunnel were going.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::Path;
 
 use aya::maps::{HashMap, MapData};
 use stockade_bpf_common::{
@@ -8,7 +9,9 @@ use stockade_bpf_common::{
     tunnel::{TunnelTarget, TUNNELED_MAP},
 };
 
+use crate::dataplane::from_pin;
 use crate::error::BpfError;
+use crate::loader;
 
 /// The map in which the kernel files each redirected connection's target
 /// under the client socket's local port. The tunnel takes an entry when it
@@ -19,8 +22,12 @@ pub struct TunnelTargets {
 }
 
 impl TunnelTargets {
-    pub(crate) fn new(map: HashMap<MapData, u32, TunnelTarget>) -> Self {
-        TunnelTargets { map }
+    /// Opens the map of the node whose pins are under `pin_dir` (the
+    /// dataplane must have been opened there).
+    pub fn open_pinned(pin_dir: &Path) -> Result<Self, BpfError> {
+        Ok(TunnelTargets {
+            map: from_pin(&loader::maps_dir(pin_dir), TUNNELED_MAP)?,
+        })
     }
 
     /// Removes and returns the target of the connection whose client

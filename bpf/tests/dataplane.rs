@@ -26,7 +26,7 @@ use stockade_bpf::{
         },
     },
     exec_key, read_pinned, target_destination, uninstall, Attachment, BpfError, Dataplane,
-    DataplaneSettings, Event, MapContents,
+    DataplaneSettings, Event, MapContents, TunnelTargets,
 };
 
 const CGROUP2_ROOT: &str = "/sys/fs/cgroup/unified";
@@ -415,7 +415,7 @@ fn a_connection_a_rule_encrypts_goes_into_the_tunnel_with_its_destination_filed(
     let tunnel = TcpListener::bind("127.0.0.1:0").expect("tunnel listener");
     let tunnel_port = tunnel.local_addr().expect("addr").port();
     let mut dataplane = sandbox.open();
-    let mut targets = dataplane.take_tunnel_targets().expect("the targets");
+    let mut targets = TunnelTargets::open_pinned(&sandbox.pin_dir).expect("the targets");
     let mut maps = contents(port, subject(SERVER, PROD), MODE_ENFORCE);
     allow(&mut maps, CLIENT, SERVER, TCP, port);
     for verdict in maps.policy.values_mut() {

@@ -16,6 +16,7 @@ use crate::clock;
 use crate::dataplane::DataplaneStatus;
 use crate::flows::{FlowStatus, FlowStore};
 use crate::tokens::secret_digest;
+use crate::tunnel::{TunnelInfo, TunnelStatus};
 
 pub use stockade_raft::ReadError;
 
@@ -64,6 +65,9 @@ pub struct Status {
     /// The flow log, when this node runs a dataplane.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub flows: Option<FlowStatus>,
+    /// The Noise tunnel, when this node runs one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tunnel: Option<TunnelStatus>,
 }
 
 /// A joining node's request: its token, name, address and CSR.
@@ -100,6 +104,8 @@ pub struct ControlPlane {
     alerting: Telemetry,
     /// The flow log, once the dataplane runs.
     flows: OnceLock<Arc<FlowStore>>,
+    /// The tunnel, once it runs.
+    tunnel: OnceLock<TunnelInfo>,
 }
 
 impl ControlPlane {
@@ -118,6 +124,7 @@ impl ControlPlane {
             dataplane: Mutex::new(None),
             alerting: Telemetry::default(),
             flows: OnceLock::new(),
+            tunnel: OnceLock::new(),
         }
     }
 
@@ -129,6 +136,13 @@ impl ControlPlane {
     /// This node's flow log, when its dataplane runs.
     pub fn flows(&self) -> Option<&Arc<FlowStore>> {
         self.flows.get()
+    }
+
+    /// Records this node's tunnel (once).
+    pub fn set_tunnel(&self, tunnel: TunnelInfo) {
+        if self.tunnel.set(tunnel).is_err() {
+            tracing::warn!("the tunnel was already set; keeping the first");
+        }
     }
 
     /// Records where this node's flow log is (once).
@@ -189,6 +203,7 @@ impl ControlPlane {
             raft: self.raft.status(),
             dataplane: self.dataplane_status(),
             flows: self.flows().map(|f| f.status()),
+            tunnel: self.tunnel.get().map(TunnelInfo::status),
         }
     }
 

@@ -30,6 +30,25 @@ pub struct NodeConfig {
     pub snapshot_every: u64,
     /// The kernel dataplane's settings; `None` when enforcement is off.
     pub dataplane: Option<DataplaneConfig>,
+    /// The Noise tunnel's ports; `None` without a dataplane (nothing could
+    /// send connections into it) or when turned off.
+    pub tunnel: Option<TunnelConfig>,
+}
+
+/// Where the Noise tunnel listens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelConfig {
+    /// TCP port for other nodes' tunnels, on the control plane's listen IP.
+    pub port: u16,
+    /// TCP port on 127.0.0.1 the connect hook sends encrypted connections to.
+    pub local_port: u16,
+}
+
+impl TunnelConfig {
+    /// The default peer-facing port.
+    pub const DEFAULT_PORT: u16 = 7401;
+    /// The default loopback port.
+    pub const DEFAULT_LOCAL_PORT: u16 = 7402;
 }
 
 /// Where the node enforces: its cgroup v2 subtree and its bpffs pin folder.
@@ -55,6 +74,9 @@ struct FileConfig {
     dataplane: Option<bool>,
     cgroup: Option<PathBuf>,
     pin_dir: Option<PathBuf>,
+    tunnel: Option<bool>,
+    tunnel_port: Option<u16>,
+    tunnel_local_port: Option<u16>,
 }
 
 /// The node settings on the command line; each can also come from its
@@ -94,6 +116,17 @@ pub struct NodeArgs {
     /// [default: /sys/fs/bpf/stockade].
     #[arg(long, env = "STOCKADE_PIN_DIR")]
     pub pin_dir: Option<PathBuf>,
+    /// Run without the Noise tunnel: connections a rule encrypts are then
+    /// refused.
+    #[arg(long, env = "STOCKADE_NO_TUNNEL")]
+    pub no_tunnel: bool,
+    /// TCP port other nodes' tunnels connect to [default: 7401].
+    #[arg(long, env = "STOCKADE_TUNNEL_PORT")]
+    pub tunnel_port: Option<u16>,
+    /// TCP port on 127.0.0.1 where encrypted connections enter the tunnel
+    /// [default: 7402].
+    #[arg(long, env = "STOCKADE_TUNNEL_LOCAL_PORT")]
+    pub tunnel_local_port: Option<u16>,
 }
 
 impl NodeArgs {
@@ -112,6 +145,21 @@ impl NodeArgs {
         if advertise.ip().is_unspecified() {
             bail!("advertise: {advertise} is not an address peers can dial; set --advertise (or STOCKADE_ADVERTISE)");
         }
+        let tunnel = TunnelConfig {
+            port: self
+                .tunnel_port
+                .or(file.tunnel_port)
+                .unwrap_or(TunnelConfig::DEFAULT_PORT),
+            local_port: self
+                .tunnel_local_port
+                .or(file.tunnel_local_port)
+                .unwrap_or(TunnelConfig::DEFAULT_LOCAL_PORT),
+        };
+        if tunnel.port == 0 || tunnel.local_port == 0 {
+            bail!("tunnel_port and tunnel_local_port must not be 0; turn the tunnel off with --no-tunnel");
+        }
+        let dataplane_on = !self.no_dataplane && file.dataplane.unwrap_or(true);
+        let tunnel_on = dataplane_on && !self.no_tunnel && file.tunnel.unwrap_or(true);
         let name = match self.name.clone().or(file.name) {
             Some(name) => name,
             None => host_name()?,
@@ -130,15 +178,14 @@ impl NodeArgs {
                 .or(file.api_listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7480))),
             snapshot_every: self.snapshot_every.or(file.snapshot_every).unwrap_or(1000),
-            dataplane: (!self.no_dataplane && file.dataplane.unwrap_or(true)).then(|| {
-                DataplaneConfig {
-                    cgroup: self.cgroup.clone().or(file.cgroup),
-                    pin_dir: self
-                        .pin_dir
-                        .clone()
-                        .or(file.pin_dir)
-                        .unwrap_or_else(|| PathBuf::from(stockade_bpf::DEFAULT_PIN_DIR)),
-                }
+            tunnel: tunnel_on.then_some(tunnel),
+            dataplane: dataplane_on.then(|| DataplaneConfig {
+                cgroup: self.cgroup.clone().or(file.cgroup),
+                pin_dir: self
+                    .pin_dir
+                    .clone()
+                    .or(file.pin_dir)
+                    .unwrap_or_else(|| PathBuf::from(stockade_bpf::DEFAULT_PIN_DIR)),
             }),
         })
     }

@@ -22,6 +22,7 @@ mod inventory_cmd;
 mod node;
 mod policy_cmd;
 mod tokens;
+mod tunnel;
 mod visibility_cmd;
 
 use std::io::IsTerminal as _;

@@ -26,6 +26,7 @@ use stockade_transport::{
 use crate::cluster::{ControlPlane, JoinReply, JoinRequest, NodeRpcHandler};
 use crate::config::{NodeArgs, NodeConfig};
 use crate::tokens::{ApiTokenText, JoinTokenText};
+use crate::tunnel::TunnelIdentity;
 
 const NODE_FILE: &str = "node.toml";
 const TLS_DIR: &str = "tls";
@@ -133,6 +134,8 @@ fn read(path: PathBuf) -> Result<String> {
 struct Running {
     control: Arc<ControlPlane>,
     endpoint: Endpoint,
+    /// The node's tunnel key and the CA, until the tunnel takes them.
+    tunnel: Option<TunnelIdentity>,
 }
 
 /// Binds the endpoint, starts Raft and serves node-to-node calls.
@@ -145,6 +148,13 @@ async fn run_control_plane(config: &NodeConfig) -> Result<Running> {
         &ca,
     )
     .context("the node certificate")?;
+    let tunnel = TunnelIdentity {
+        keypair: identity.tunnel_keypair(),
+        binding: identity
+            .tunnel_key_binding()
+            .context("signing the tunnel key with the node key")?,
+        ca: ca.clone(),
+    };
     let endpoint = Endpoint::bind(config.listen, identity, &ca, TransportConfig::default())
         .with_context(|| format!("binding QUIC on {}", config.listen))?;
     let settings = RaftSettings {
@@ -161,7 +171,11 @@ async fn run_control_plane(config: &NodeConfig) -> Result<Running> {
         ca.fingerprint(),
     ));
     endpoint.serve(Arc::new(NodeRpcHandler::new(Arc::clone(&control))));
-    Ok(Running { control, endpoint })
+    Ok(Running {
+        control,
+        endpoint,
+        tunnel: Some(tunnel),
+    })
 }
 
 impl Running {
@@ -260,7 +274,7 @@ pub async fn join(
 
 /// `stockade start`: runs the node until SIGINT or SIGTERM.
 pub async fn run(config: &NodeConfig) -> Result<()> {
-    let running = run_control_plane(config).await?;
+    let mut running = run_control_plane(config).await?;
     tokio::spawn(Arc::clone(&running.control).reconcile_voters());
     let raiser = crate::alerts::start(Arc::clone(&running.control));
     // Before the API socket is bound, so the kernel knows who owns it.
@@ -271,8 +285,22 @@ pub async fn run(config: &NodeConfig) -> Result<()> {
             &config.data_dir,
             config.advertise,
             raiser,
+            config.tunnel.map(|t| t.local_port),
         )?),
         None => None,
+    };
+    let tunnel = match (&config.dataplane, config.tunnel, running.tunnel.take()) {
+        (Some(dataplane), Some(tunnel), Some(identity)) => Some(
+            crate::tunnel::start(
+                Arc::clone(&running.control),
+                tunnel,
+                config.listen.ip(),
+                &dataplane.pin_dir,
+                identity,
+            )
+            .await?,
+        ),
+        _ => None,
     };
     let listener = tokio::net::TcpListener::bind(config.api_listen)
         .await
@@ -289,6 +317,9 @@ pub async fn run(config: &NodeConfig) -> Result<()> {
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving the admin API")?;
+    if let Some(tunnel) = tunnel {
+        tunnel.stop();
+    }
     if let Some(reconciler) = reconciler {
         reconciler.stop().await;
     }

@@ -189,6 +189,8 @@ pub struct StatusSchema {
     dataplane: Option<crate::dataplane::DataplaneStatus>,
     /// The flow log, when this node runs a dataplane.
     flows: Option<crate::flows::FlowStatus>,
+    /// The Noise tunnel, when this node runs one.
+    tunnel: Option<crate::tunnel::TunnelStatus>,
 }
 
 #[cfg(test)]

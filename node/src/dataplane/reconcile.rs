@@ -114,6 +114,7 @@ pub fn start(
     data_dir: &Path,
     advertise: SocketAddr,
     raiser: Raiser,
+    tunnel_local_port: Option<u16>,
 ) -> Result<Running> {
     let cgroup_root = cgroup2_root().context("finding the cgroup v2 hierarchy")?;
     let cgroup = config.cgroup.clone().unwrap_or_else(|| cgroup_root.clone());
@@ -128,6 +129,11 @@ pub fn start(
             config.pin_dir.display()
         )
     })?;
+    // Without a tunnel, port 0 tells the connect hook to refuse what a rule
+    // encrypts.
+    dataplane
+        .set_tunnel_port(tunnel_local_port.unwrap_or(0))
+        .context("telling the dataplane where the tunnel is")?;
     let attachment = format!("{:?}", dataplane.attachment()).to_lowercase();
     tracing::info!(cgroup = %cgroup.display(), pins = %config.pin_dir.display(), %attachment, "dataplane ready");
     let reader = dataplane.take_events()?;

@@ -12,6 +12,7 @@ pub struct TunnelStats {
     sessions_active: AtomicU64,
     handshake_failures: AtomicU64,
     unknown_peers: AtomicU64,
+    unroutable: AtomicU64,
     refusals_sent: AtomicU64,
     refusals_received: AtomicU64,
     bytes_sent: AtomicU64,
@@ -35,6 +36,9 @@ pub struct TunnelCounters {
     pub handshake_failures: u64,
     /// Handshakes from a static key no member node published.
     pub unknown_peers: u64,
+    /// Connections into the tunnel that no peer could be found for (no
+    /// filed destination, no node there, or no key from that node).
+    pub unroutable: u64,
     /// Connections this node refused after a handshake.
     pub refusals_sent: u64,
     /// Connections a peer refused.
@@ -69,6 +73,7 @@ impl TunnelStats {
             sessions_active: get(&self.sessions_active),
             handshake_failures: get(&self.handshake_failures),
             unknown_peers: get(&self.unknown_peers),
+            unroutable: get(&self.unroutable),
             refusals_sent: get(&self.refusals_sent),
             refusals_received: get(&self.refusals_received),
             bytes_sent: get(&self.bytes_sent),
@@ -83,6 +88,11 @@ impl TunnelStats {
     /// Counts a handshake from a key that belongs to no member node.
     pub fn count_unknown_peer(&self) {
         add(&self.unknown_peers, 1);
+    }
+
+    /// Counts a connection into the tunnel that could not be routed.
+    pub fn count_unroutable(&self) {
+        add(&self.unroutable, 1);
     }
 
     pub(crate) fn opened(&self) {

@@ -546,6 +546,17 @@ fn samples() -> Vec<(&'static str, Value)> {
                     oldest_ms: Some(1_700_000_000_000),
                     ..crate::flows::FlowStatus::default()
                 }),
+                tunnel: Some(crate::tunnel::TunnelStatus {
+                    port: 7401,
+                    local_port: 7402,
+                    public_key: "cd".repeat(32),
+                    counters: stockade_transport::tunnel::TunnelCounters {
+                        sessions_opened: 3,
+                        bytes_sent: 1 << 20,
+                        frames_replayed: 1,
+                        ..Default::default()
+                    },
+                }),
             }),
         ),
         (
@@ -560,6 +571,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                 },
                 dataplane: None,
                 flows: None,
+                tunnel: None,
             }),
         ),
     ]
