@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test file uses its own part")]
 
+pub mod capture;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

@@ -12,6 +12,9 @@
 //! stockade-netcheck tcp 10.0.0.2:80 --count 500 --keep-going  # count refusals
 //! stockade-netcheck tcp 10.0.0.2:80 --count 200000 --rate 20000  # paced
 //! stockade-netcheck serve 10.0.0.2:80            # accept and close, forever
+//! stockade-netcheck echo 10.0.0.2:80             # echo every connection, forever
+//! stockade-netcheck send 10.0.0.2:80 --marker M --bytes N --connections K
+//!                                                # send, check the echo
 //! ```
 
 use std::{
@@ -20,6 +23,8 @@ use std::{
     process::ExitCode,
     time::{Duration, Instant},
 };
+
+mod transfer;
 
 /// How long a TCP connect may take before it counts as refused by silence.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,6 +53,14 @@ fn main() -> ExitCode {
         let Err(e) = serve(target);
         eprintln!("error: serve {target}: {e}");
         return ExitCode::from(1);
+    }
+    if mode == "echo" {
+        let Err(e) = transfer::echo(target);
+        eprintln!("error: echo {target}: {e}");
+        return ExitCode::from(1);
+    }
+    if mode == "send" {
+        return send(target, &args);
     }
     let count = match args.iter().position(|a| a == "--count") {
         Some(i) => match args.get(i + 1).and_then(|n| n.parse::<u64>().ok()) {
@@ -104,6 +117,39 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `send`: the marker's pattern over parallel connections, echo checked.
+fn send(target: SocketAddr, args: &[String]) -> ExitCode {
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+    };
+    let number = |name: &str, default: usize| match value(name) {
+        None => Some(default),
+        Some(n) => n.parse::<usize>().ok().filter(|n| *n > 0),
+    };
+    let marker = value("--marker").map_or("stockade", String::as_str);
+    let (Some(bytes), Some(connections)) = (number("--bytes", 1 << 20), number("--connections", 1))
+    else {
+        eprintln!("error: --bytes and --connections need positive numbers");
+        return ExitCode::from(2);
+    };
+    if marker.is_empty() {
+        eprintln!("error: --marker must not be empty");
+        return ExitCode::from(2);
+    }
+    match transfer::send(target, marker, bytes, connections) {
+        Ok(()) => {
+            println!("ok: {connections} × {bytes} bytes echoed whole");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: send {target}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 /// Accepts TCP connections on `target` and closes each at once, forever:
 /// the other end of `tcp --count N`. Says `listening on ADDR` once the
 /// socket listens, so a caller knows when to start.
@@ -132,7 +178,7 @@ fn serve(target: SocketAddr) -> std::io::Result<std::convert::Infallible> {
 /// the accept loop whenever the server is off the CPU for a moment; with a
 /// short queue the kernel then drops SYNs, and each costs the client a 1 s
 /// retransmission — a stall that has nothing to do with what is measured.
-fn widen_backlog(listener: &TcpListener) -> std::io::Result<()> {
+pub(crate) fn widen_backlog(listener: &TcpListener) -> std::io::Result<()> {
     // On a socket that already listens, listen(2) only changes the queue's
     // length; the largest allowed is the namespace's somaxconn.
     nix::sys::socket::listen(listener, nix::sys::socket::Backlog::MAXALLOWABLE)
