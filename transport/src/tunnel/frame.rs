@@ -3,7 +3,8 @@
 //!
 //! Handshake messages are a big-endian `u16` length and the Noise message.
 //! Transport frames are a `u16` length, the sending nonce (`u64`), and the
-//! Noise message, whose plaintext is a kind byte and the data.
+//! Noise message, whose plaintext is the data and then a kind byte (last,
+//! so frames open back to back into one buffer of data).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
