@@ -192,6 +192,20 @@ pub fn run_mode(
                 )
                 .map_err(with_logs)?;
             result.tunnel_status = cluster.tunnel_status();
+            // Figures of connections that went around the tunnel would be
+            // plain TCP's under Stockade's name.
+            let opened = result
+                .tunnel_status
+                .iter()
+                .find(|(host, _)| *host == CLIENT_HOST)
+                .and_then(|(_, t)| t["counters"]["sessions_opened"].as_u64())
+                .unwrap_or(0);
+            if opened == 0 {
+                anyhow::bail!(
+                    "the client's node opened no tunnel session: the stockade figures would not be the tunnel's\n{}",
+                    cluster.logs()
+                );
+            }
             Ok(result)
         }
     }

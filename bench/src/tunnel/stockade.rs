@@ -1,10 +1,9 @@
 //! The Stockade mode: a 2-node cluster on the client's and the server's
 //! hosts, the client and the server as workloads identified by their
 //! cgroups, in an enforcing zone whose only rule allows client → server on
-//! the server's port with `"encrypt": true`. With the tunnel in the node,
-//! the client's connection is redirected into its node, carried over a
-//! Noise session to the server's node, which connects to the server; until
-//! then the rule allows the connection in plaintext.
+//! the server's port with `"encrypt": true`: the client's connection is
+//! redirected into its node, carried over a Noise session to the server's
+//! node, which connects to the server.
 
 use std::path::Path;
 use std::time::Duration;
