@@ -35,11 +35,9 @@ pub static STK_SOCKETS: LruHashMap<u64, u32> = LruHashMap::pinned(capacity::SOCK
 pub static STK_FLOWS: LruPerCpuHashMap<FlowKey, FlowStats> =
     LruPerCpuHashMap::pinned(capacity::FLOWS, 0);
 #[map]
-pub static STK_REDIRECTS: LruHashMap<u64, TunnelTarget> =
-    LruHashMap::pinned(capacity::TUNNELED, 0);
+pub static STK_REDIRECTS: LruHashMap<u64, TunnelTarget> = LruHashMap::pinned(capacity::TUNNELED, 0);
 #[map]
-pub static STK_TUNNELED: LruHashMap<u32, TunnelTarget> =
-    LruHashMap::pinned(capacity::TUNNELED, 0);
+pub static STK_TUNNELED: LruHashMap<u32, TunnelTarget> = LruHashMap::pinned(capacity::TUNNELED, 0);
 #[map]
 pub static STK_EVENTS: RingBuf = RingBuf::pinned(capacity::EVENT_BYTES, 0);
 #[map]
