@@ -17,7 +17,7 @@ use stockade_chaos::rsyslog::{Collector, Placement};
 
 mod common;
 
-use common::{denied_connects, BIN, SETTLE};
+use common::{call, denied_connects, BIN, SETTLE};
 
 /// prod enforces; its client (by cgroup) may talk to nobody.
 fn policy_document() -> String {
@@ -27,14 +27,6 @@ fn policy_document() -> String {
      identity = { zone = \"prod\", app = \"client\", service = \"main\" }\n\
      match = { cgroup_path = \"/client\" }\n"
         .to_owned()
-}
-
-fn call(nodes: &Nodes, host: usize, method: &str, path: &str, body: Option<&str>) -> Value {
-    let reply = nodes
-        .api(host, method, path, Some(&nodes.admin_token), body)
-        .expect("curl runs");
-    assert_eq!(reply.status, 200, "{method} {path}: {}", reply.body);
-    reply.json()
 }
 
 fn put_sink(nodes: &Nodes, sink: Value) {

@@ -9,7 +9,6 @@
 //! the clear.
 
 use std::path::Path;
-use std::process::Child;
 
 use serde_json::Value;
 use stockade_chaos::netlab::{EnteredNetns, Lab};
@@ -22,7 +21,7 @@ use stockade_transport::{CaCertificate, NodeIdentity};
 mod common;
 
 use common::capture::{Capture, Captured};
-use common::{netcheck, BIN, SETTLE};
+use common::{call, netcheck, Workloads, BIN, SETTLE};
 
 /// prod enforces; web and db by cgroup; web → db:5432 encrypted, and
 /// web → db:5433 allowed in the clear, for comparison.
@@ -66,26 +65,6 @@ protocol = "tcp"
 ports = ["5433"]
 action = "allow"
 "#;
-
-fn call(nodes: &Nodes, host: usize, method: &str, path: &str, body: Option<&str>) -> Value {
-    let reply = nodes
-        .api(host, method, path, Some(&nodes.admin_token), body)
-        .expect("curl runs");
-    assert_eq!(reply.status, 200, "{method} {path}: {}", reply.body);
-    reply.json()
-}
-
-/// Processes a test started, killed when it ends, passed or not.
-struct Workloads(Vec<Child>);
-
-impl Drop for Workloads {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
 
 /// Runs `netcheck send` from web on host 1: `connections` × `bytes` of the
 /// marker's pattern, each echo checked. Ok with netcheck's line, or Err

@@ -7,7 +7,6 @@
 //! query with a node down says which node is missing.
 
 use std::path::Path;
-use std::process::Child;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -16,7 +15,7 @@ use stockade_chaos::nodes::{wait_for, Nodes};
 
 mod common;
 
-use common::{denied_connects, netcheck, BIN, SETTLE};
+use common::{call, denied_connects, netcheck, Workloads, BIN, SETTLE};
 
 /// prod learns; web, api and db are identified by their cgroups.
 fn policy_document() -> String {
@@ -30,14 +29,6 @@ fn policy_document() -> String {
         ));
     }
     doc
-}
-
-fn call(nodes: &Nodes, host: usize, method: &str, path: &str, body: Option<&str>) -> Value {
-    let reply = nodes
-        .api(host, method, path, Some(&nodes.admin_token), body)
-        .expect("curl runs");
-    assert_eq!(reply.status, 200, "{method} {path}: {}", reply.body);
-    reply.json()
 }
 
 fn text(nodes: &Nodes, host: usize, path: &str) -> String {
@@ -67,18 +58,6 @@ fn cli(nodes: &Nodes, lab: &Lab, host: usize, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Processes a test started, killed when it ends, passed or not.
-struct Workloads(Vec<Child>);
-
-impl Drop for Workloads {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// Connects `count` times from cgroup `app` of host `host` to `target`;

@@ -8,7 +8,9 @@ pub mod capture;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde_json::Value;
 use stockade_chaos::netlab::Lab;
+use stockade_chaos::nodes::Nodes;
 
 /// The `stockade` binary Cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_stockade");
@@ -37,4 +39,26 @@ pub fn denied_connects(
     count: u32,
 ) -> (Option<u32>, String) {
     stockade_chaos::workload::denied_connects(lab, &netcheck(), host, cgroup, target, count)
+}
+
+/// Calls the admin API of host `host`'s node as the admin; fails the test
+/// unless the answer is 200, and returns its JSON.
+pub fn call(nodes: &Nodes, host: usize, method: &str, path: &str, body: Option<&str>) -> Value {
+    let reply = nodes
+        .api(host, method, path, Some(&nodes.admin_token), body)
+        .expect("curl runs");
+    assert_eq!(reply.status, 200, "{method} {path}: {}", reply.body);
+    reply.json()
+}
+
+/// Processes a test started, killed when it ends, passed or not.
+pub struct Workloads(pub Vec<std::process::Child>);
+
+impl Drop for Workloads {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
