@@ -125,11 +125,10 @@ fn expect_sent(nodes: &Nodes, outcome: Result<String, String>, what: &str) {
 }
 
 fn hex32(text: &str) -> [u8; 32] {
-    let bytes: Vec<u8> = (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex"))
-        .collect();
-    bytes.try_into().expect("32 bytes")
+    hex::decode(text)
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes")
 }
 
 /// A tunnel handshake with node 2, made from host 1 as `keypair` asking

@@ -44,12 +44,7 @@ pub fn node_id_of(cert_der: &[u8]) -> Option<NodeId> {
 
 /// Lowercase hex SHA-256 of a DER certificate: the fingerprint pinned in join tokens.
 pub fn sha256_fingerprint(der: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, der);
-    let mut out = String::with_capacity(64);
-    for b in digest.as_ref() {
-        out.push_str(&format!("{b:02x}"));
-    }
-    out
+    hex::encode(ring::digest::digest(&ring::digest::SHA256, der))
 }
 
 /// Normalises a fingerprint as a user may type it (upper case, colons) and

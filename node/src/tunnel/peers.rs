@@ -40,9 +40,9 @@ struct Cache {
 pub fn binding(key: &TunnelKey) -> Option<TunnelKeyBinding> {
     Some(TunnelKeyBinding {
         node: key.node.0,
-        public_key: decode_hex(&key.public_key)?.try_into().ok()?,
+        public_key: hex::decode(&key.public_key).ok()?.try_into().ok()?,
         cert_pem: key.cert_pem.clone(),
-        signature: decode_hex(&key.signature)?,
+        signature: hex::decode(&key.signature).ok()?,
     })
 }
 
@@ -50,25 +50,11 @@ pub fn binding(key: &TunnelKey) -> Option<TunnelKeyBinding> {
 pub fn record(binding: &TunnelKeyBinding, port: u16) -> TunnelKey {
     TunnelKey {
         node: NodeId(binding.node),
-        public_key: hex(&binding.public_key),
+        public_key: hex::encode(binding.public_key),
         port,
         cert_pem: binding.cert_pem.clone(),
-        signature: hex(&binding.signature),
+        signature: hex::encode(&binding.signature),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 impl Directory {
@@ -145,10 +131,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hex_round_trips_and_refuses_odd_or_foreign_text() {
-        let bytes = [0u8, 1, 0xab, 0xff];
-        assert_eq!(decode_hex(&hex(&bytes)), Some(bytes.to_vec()));
-        assert_eq!(decode_hex("abc"), None);
-        assert_eq!(decode_hex("zz"), None);
+    fn a_record_gives_back_the_binding_it_publishes_and_garbage_gives_none() {
+        let published = TunnelKeyBinding {
+            node: 3,
+            public_key: [0xab; 32],
+            cert_pem: "-----BEGIN CERTIFICATE-----\n".into(),
+            signature: vec![0x30, 0x45, 0x02],
+        };
+        let key = record(&published, 7401);
+        assert_eq!(key.port, 7401);
+        assert_eq!(binding(&key), Some(published));
+        let short = TunnelKey {
+            public_key: "ab".repeat(31),
+            ..key.clone()
+        };
+        assert_eq!(binding(&short), None, "31 bytes are not a key");
+        let odd = TunnelKey {
+            signature: "abc".into(),
+            ..key
+        };
+        assert_eq!(binding(&odd), None, "odd hex");
     }
 }

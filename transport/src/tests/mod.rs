@@ -103,7 +103,7 @@ impl RpcHandler for Counting {
         }
         Ok(Bytes::from(format!(
             "{} {} {largest} {peer} {}",
-            hex(hash.finish().as_ref()),
+            hex::encode(hash.finish()),
             body.received(),
             String::from_utf8_lossy(&header)
         )))
@@ -127,11 +127,6 @@ impl RpcHandler for Counting {
             String::from_utf8_lossy(&request)
         )))
     }
-}
-
-/// Lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A serving node on 127.0.0.1.

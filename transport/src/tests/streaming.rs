@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::{hex, node};
+use super::node;
 use crate::client::BODY_CHUNK_BYTES;
 use crate::{ClusterCa, TransportError};
 
@@ -53,7 +53,7 @@ fn expected_sha256(len: u64) -> String {
         hash.update(&block);
         pos = end;
     }
-    hex(hash.finish().as_ref())
+    hex::encode(hash.finish())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

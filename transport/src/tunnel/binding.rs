@@ -56,14 +56,9 @@ impl StaticKeypair {
 impl std::fmt::Debug for StaticKeypair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StaticKeypair")
-            .field("public", &hex(&self.public))
+            .field("public", &hex::encode(self.public))
             .finish_non_exhaustive()
     }
-}
-
-/// Lower-case hex of bytes.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A node's published tunnel key with what binds it to the node.
