@@ -1,7 +1,9 @@
 //! Setting a session up: the IK handshake, with the [`Opening`] in the
 //! first message and the [`Admission`] in the second.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use snow::resolvers::{DefaultResolver, FallbackResolver, RingResolver};
 use snow::{Builder, HandshakeState, StatelessTransportState};
@@ -30,6 +32,16 @@ fn builder() -> Builder<'static> {
             Box::new(DefaultResolver),
         )),
     )
+}
+
+/// `step`, or a timeout error once the handshake's `limit` is up.
+async fn within<T>(
+    limit: Duration,
+    step: impl Future<Output = Result<T, TunnelError>>,
+) -> Result<T, TunnelError> {
+    timeout(limit, step)
+        .await
+        .unwrap_or(Err(TunnelError::HandshakeTimeout(limit)))
 }
 
 fn handshake_error(e: snow::Error) -> TunnelError {
@@ -85,11 +97,7 @@ pub async fn connect(
             .map_err(handshake_error)?;
         Ok::<_, TunnelError>((admission, transport))
     };
-    let outcome = timeout(settings.handshake_timeout, exchange)
-        .await
-        .unwrap_or(Err(TunnelError::HandshakeTimeout(
-            settings.handshake_timeout,
-        )));
+    let outcome = within(settings.handshake_timeout, exchange).await;
     match outcome {
         Ok((Admission::Admitted, transport)) => {
             stats.opened();
@@ -158,11 +166,7 @@ pub async fn accept(
             ))?;
         Ok::<_, TunnelError>((handshake, peer, opening))
     };
-    let outcome = timeout(settings.handshake_timeout, exchange)
-        .await
-        .unwrap_or(Err(TunnelError::HandshakeTimeout(
-            settings.handshake_timeout,
-        )));
+    let outcome = within(settings.handshake_timeout, exchange).await;
     match outcome {
         Ok((handshake, peer, opening)) => Ok(Incoming {
             stream,
@@ -223,13 +227,10 @@ impl Incoming {
             .handshake
             .write_message(&admission.encode(), &mut buf)
             .map_err(handshake_error)?;
-        timeout(
+        within(
             self.settings.handshake_timeout,
             write_handshake(&mut self.stream, &buf[..n]),
         )
         .await
-        .unwrap_or(Err(TunnelError::HandshakeTimeout(
-            self.settings.handshake_timeout,
-        )))
     }
 }
