@@ -24,7 +24,6 @@ pub mod check;
 pub mod faults;
 pub mod history;
 pub mod nemesis;
-pub mod netlab;
 pub mod nodes;
 pub mod receiver;
 pub mod relay;
@@ -34,3 +33,5 @@ pub mod run;
 pub mod timeline;
 pub mod verify;
 pub mod workload;
+
+pub use stockade_netlab as netlab;

@@ -1,8 +1,10 @@
-//! Test hosts in network namespaces: each host is a namespace with one
-//! interface, `eth0`, plugged into a bridge that lives in a namespace of its
-//! own. Nothing is added to the machine's own interfaces or routes, no
-//! namespace has a route out, and dropping the [`Lab`] deletes every
-//! namespace it made (which deletes their interfaces with them).
+//! Hosts in network namespaces, for the demo, the multi-host tests and the
+//! benchmarks: each host is a namespace with one interface, `eth0`, plugged
+//! into a bridge that lives in a namespace of its own. Nothing is added to
+//! the machine's own interfaces or routes, no namespace has a route out, and
+//! dropping the [`Lab`] deletes every namespace it made (which deletes their
+//! interfaces with them), its hosts' cgroups and their nodes' pins — unless
+//! it was [detached](Lab::detach), to be removed later by [`Lab::existing`].
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,9 @@ pub enum LabError {
         /// What it printed.
         stderr: String,
     },
+    /// A lab of that name is already there.
+    #[error("network namespace {0} already exists: another lab of that name is running")]
+    Exists(String),
 }
 
 /// A set of test hosts on one private bridge.
@@ -38,6 +43,8 @@ pub struct Lab {
     hosts: usize,
     created: Vec<String>,
     cgroup_root: PathBuf,
+    /// Left in place when dropped.
+    detached: bool,
 }
 
 /// Labs made by this process, so concurrent tests get distinct names.
@@ -66,19 +73,54 @@ impl Lab {
     /// [`Lab::address`] on one subnet. Half-built labs are torn down.
     pub fn new(hosts: usize) -> Result<Lab, LabError> {
         let n = LABS.fetch_add(1, Ordering::Relaxed);
-        let tag = format!("stk{}x{n}", std::process::id());
+        Lab::create(&format!("stk{}x{n}", std::process::id()), hosts)
+    }
+
+    /// Like [`Lab::new`], with names that start with `tag`, so another
+    /// process can find the lab again ([`Lab::existing`]). Refused when a
+    /// lab of that name is there.
+    pub fn create(tag: &str, hosts: usize) -> Result<Lab, LabError> {
+        let mut lab = Lab::empty(tag, hosts)?;
+        if netns_exists(&lab.bridge_netns()) {
+            return Err(LabError::Exists(lab.bridge_netns()));
+        }
+        lab.build()?;
+        Ok(lab)
+    }
+
+    /// The lab named `tag` that a process made and [detached](Lab::detach),
+    /// with whichever of its namespaces are still there; dropping it
+    /// removes them. `None` when none of them is there.
+    pub fn existing(tag: &str) -> Result<Option<Lab>, LabError> {
+        let mut lab = Lab::empty(tag, 0)?;
+        if netns_exists(&lab.bridge_netns()) {
+            lab.created.push(lab.bridge_netns());
+        }
+        while netns_exists(&lab.netns(lab.hosts + 1)) {
+            lab.hosts += 1;
+            lab.created.push(lab.netns(lab.hosts));
+        }
+        Ok((!lab.created.is_empty()).then_some(lab))
+    }
+
+    fn empty(tag: &str, hosts: usize) -> Result<Lab, LabError> {
         let cgroup_root = stockade_bpf::cgroup2_root().map_err(|e| LabError::Spawn {
             args: "finding the cgroup v2 hierarchy".into(),
             source: std::io::Error::other(e.to_string()),
         })?;
-        let mut lab = Lab {
-            tag,
+        Ok(Lab {
+            tag: tag.to_owned(),
             hosts,
             created: Vec::new(),
             cgroup_root,
-        };
-        lab.build()?;
-        Ok(lab)
+            detached: false,
+        })
+    }
+
+    /// Leaves the lab in place when it is dropped: it outlives this
+    /// process, and [`Lab::existing`] finds it again.
+    pub fn detach(mut self) {
+        self.detached = true;
     }
 
     fn add_netns(&mut self, name: String) -> Result<(), LabError> {
@@ -243,8 +285,16 @@ impl Drop for EnteredNetns {
     }
 }
 
+/// Whether `/run/netns/NAME` is there.
+fn netns_exists(name: &str) -> bool {
+    Path::new("/run/netns").join(name).exists()
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
+        if self.detached {
+            return;
+        }
         for host in 1..=self.hosts {
             if let Err(e) = stockade_bpf::uninstall(&self.pin_dir(host)) {
                 eprintln!("lab cleanup: {e}");
@@ -297,10 +347,6 @@ fn remove_cgroup_tree(root: &Path) {
 mod tests {
     use super::*;
 
-    fn netns_exists(name: &str) -> bool {
-        std::path::Path::new("/run/netns").join(name).exists()
-    }
-
     #[test]
     fn hosts_reach_each_other_and_nothing_is_left_behind() {
         let lab = Lab::new(2).expect("build a two-host lab");
@@ -326,5 +372,26 @@ mod tests {
         for name in names {
             assert!(!netns_exists(&name), "{name} was left behind");
         }
+    }
+
+    #[test]
+    fn a_detached_lab_is_found_again_and_then_removed() {
+        let tag = format!("stkd{}", std::process::id());
+        let lab = Lab::create(&tag, 2).expect("build a named lab");
+        let names = [lab.netns(1), lab.netns(2), lab.bridge_netns()];
+        assert!(matches!(Lab::create(&tag, 1), Err(LabError::Exists(_))));
+        lab.detach();
+        for name in &names {
+            assert!(netns_exists(name), "{name} was removed by a detached lab");
+        }
+        let found = Lab::existing(&tag)
+            .expect("look for the lab")
+            .expect("the detached lab is there");
+        assert_eq!(found.hosts(), 2);
+        drop(found);
+        for name in &names {
+            assert!(!netns_exists(name), "{name} was left behind");
+        }
+        assert!(Lab::existing(&tag).expect("look again").is_none());
     }
 }
