@@ -12,8 +12,8 @@ use stockade_bpf_common::{
     maps::{
         ExecKey, FlowKey, FlowStats, Subject, ACTION_ALLOW, ACTION_DENY, DIRECTION_EGRESS,
         DIRECTION_INGRESS, FAMILY_IPV4, IDENTITY_CLUSTER, IDENTITY_NODE, MODE_ALERT, MODE_ENFORCE,
-        RULE_CLUSTER_TRAFFIC, RULE_EGRESS_CHECKED, RULE_TUNNEL_UNAVAILABLE, RULE_ZONE_DEFAULT,
-        RULE_ZONE_ISOLATION, UNMANAGED_ZONE,
+        MODE_LEARN, RULE_CLUSTER_TRAFFIC, RULE_EGRESS_CHECKED, RULE_TUNNEL_UNAVAILABLE,
+        RULE_ZONE_DEFAULT, RULE_ZONE_ISOLATION, UNMANAGED_ZONE,
     },
 };
 
@@ -96,14 +96,18 @@ pub fn decide(flow: &Flow) -> Decision {
     {
         return deny(RULE_ZONE_ISOLATION);
     }
-    let zone = if flow.direction == DIRECTION_EGRESS {
-        flow.src.zone
+    // At egress the destination zone's default applies too, the stricter
+    // winning: the far node's ingress passes what a node sends.
+    let mode = if flow.direction == DIRECTION_EGRESS {
+        let source = zone_mode(flow.src.zone);
+        if flow.dst.zone == UNMANAGED_ZONE {
+            source
+        } else {
+            source.max(zone_mode(flow.dst.zone))
+        }
     } else {
-        flow.dst.zone
+        zone_mode(flow.dst.zone)
     };
-    let mode = hash_get(&STK_ZONES, &zone)
-        .or_else(|| hash_get(&STK_ZONES, &UNMANAGED_ZONE))
-        .map_or(0, |m| m.mode);
     match mode {
         MODE_ENFORCE => deny(RULE_ZONE_DEFAULT),
         MODE_ALERT => Decision {
@@ -112,6 +116,15 @@ pub fn decide(flow: &Flow) -> Decision {
         },
         _ => allow(RULE_ZONE_DEFAULT),
     }
+}
+
+/// The mode of `zone` (`MODE_*`, stricter is larger), the unmanaged
+/// workloads' when it has none.
+#[inline(always)]
+fn zone_mode(zone: u32) -> u8 {
+    hash_get(&STK_ZONES, &zone)
+        .or_else(|| hash_get(&STK_ZONES, &UNMANAGED_ZONE))
+        .map_or(MODE_LEARN, |m| m.mode)
 }
 
 /// Decides `flow` and records the decision; returns the action.

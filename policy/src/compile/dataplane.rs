@@ -202,8 +202,9 @@ impl DataplaneEntries {
     /// What the dataplane does with a flow: Stockade's own traffic passes;
     /// an inbound flow from another node's workload passes (that node
     /// decided it at egress); else the rule that covers it, else isolation
-    /// between two different zones, else the default of the deciding side's
-    /// mode.
+    /// between two different zones, else the zones' default: at ingress the
+    /// destination zone's mode, at egress the stricter of the source's and
+    /// the destination's.
     pub fn decide(&self, flow: &FlowQuery) -> Decision {
         let pass = |rule| Decision {
             action: Action::Allow,
@@ -240,13 +241,22 @@ impl DataplaneEntries {
                 };
             }
         }
-        let zone = match flow.direction {
-            Direction::Egress => flow.src.zone,
-            Direction::Ingress => flow.dst.zone,
+        let mode_of = |zone: Option<ZoneId>| {
+            zone.and_then(|z| self.zone_modes.get(&z).copied())
+                .unwrap_or(self.unmanaged_mode)
         };
-        let mode = zone
-            .and_then(|z| self.zone_modes.get(&z).copied())
-            .unwrap_or(self.unmanaged_mode);
+        let mode = match flow.direction {
+            // The far node's ingress hook passes what a node sends
+            // (`EgressChecked`), so egress also applies the destination
+            // zone's default, and the stricter of the two wins: an
+            // unmanaged process on one node does not reach into a zone that
+            // enforces on another.
+            Direction::Egress if flow.dst.zone.is_some() => {
+                mode_of(flow.src.zone).max(mode_of(flow.dst.zone))
+            }
+            Direction::Egress => mode_of(flow.src.zone),
+            Direction::Ingress => mode_of(flow.dst.zone),
+        };
         let (action, alert) = match mode {
             Mode::Learn => (Action::Allow, false),
             Mode::Alert => (Action::Allow, true),

@@ -374,6 +374,30 @@ mod tests {
     }
 
     #[test]
+    fn an_unmanaged_process_meets_the_destination_zones_mode_at_egress() {
+        // The far node's ingress passes what a node sends, so the egress
+        // hook is where an unmanaged process's reach into an enforcing zone
+        // must end.
+        let state = sample();
+        let dp = compile(&state, NODE, &LocalWorkloads::default()).expect("compiles");
+        let (prod_db, dev_web) = (subject(&state, "prod", "db"), subject(&state, "dev", "web"));
+        let into_prod = dp.decide(&tcp(Subject::UNMANAGED, prod_db, 5432));
+        assert_eq!(
+            (into_prod.action, into_prod.rule, into_prod.alert),
+            (Action::Deny, RuleRef::ZoneDefault, true)
+        );
+        // A learning destination lets it through, as the unmanaged mode does.
+        let into_dev = dp.decide(&tcp(Subject::UNMANAGED, dev_web, 8080));
+        assert_eq!(
+            (into_dev.action, into_dev.rule, into_dev.alert),
+            (Action::Allow, RuleRef::ZoneDefault, false)
+        );
+        // From a learning zone to an unmanaged peer, the source's mode decides.
+        let out_of_dev = dp.decide(&tcp(dev_web, Subject::UNMANAGED, 443));
+        assert_eq!(out_of_dev.action, Action::Allow);
+    }
+
+    #[test]
     fn zones_no_rule_connects_are_isolated_even_in_learn_mode() {
         let state = sample();
         let dp = compile(&state, NODE, &LocalWorkloads::default()).expect("compiles");
