@@ -103,6 +103,11 @@ impl Lab {
         Ok((!lab.created.is_empty()).then_some(lab))
     }
 
+    /// Whether a lab named `tag` is there (its bridge's namespace is).
+    pub fn exists(tag: &str) -> bool {
+        netns_exists(&format!("{tag}-br"))
+    }
+
     fn empty(tag: &str, hosts: usize) -> Result<Lab, LabError> {
         let cgroup_root = stockade_bpf::cgroup2_root().map_err(|e| LabError::Spawn {
             args: "finding the cgroup v2 hierarchy".into(),
@@ -174,14 +179,11 @@ impl Lab {
     /// (created if missing). The shell moves itself into the cgroup, then
     /// execs the program, so the exec hook sees the program start there.
     pub fn workload(&self, host: usize, name: &str, program: &str) -> Command {
-        let cgroup = self.cgroup(host).join(name);
-        let script = format!(
-            "mkdir -p {dir} && echo $$ > {dir}/cgroup.procs && exec \"$0\" \"$@\"",
-            dir = cgroup.display()
-        );
-        let mut command = self.command(host, "sh");
-        command.arg("-c").arg(script).arg(program);
-        command
+        in_cgroup(
+            self.command(host, "sh"),
+            &self.cgroup(host).join(name),
+            program,
+        )
     }
 
     /// The namespace of the bridge.
@@ -196,12 +198,12 @@ impl Lab {
 
     /// The namespace of host `host` (from 1).
     pub fn netns(&self, host: usize) -> String {
-        format!("{}-h{host}", self.tag)
+        host_netns(&self.tag, host)
     }
 
     /// The address of host `host` (from 1) on the lab's subnet.
     pub fn address(&self, host: usize) -> Ipv4Addr {
-        Ipv4Addr::new(10, 77, 0, u8::try_from(host).unwrap_or(u8::MAX))
+        host_address(host)
     }
 
     /// A command that runs `program` inside host `host`'s network namespace.
@@ -230,6 +232,30 @@ impl Lab {
         let state = if up { "up" } else { "down" };
         ip(&["-n", &self.bridge_netns(), "link", "set", &port, state]).map(drop)
     }
+}
+
+/// `shell` (a `sh` command) made to run `program` in the cgroup `dir`
+/// (created if missing), with the arguments added to the result: the shell
+/// moves itself into the cgroup, then execs the program, so the exec hook
+/// sees the program start there.
+pub fn in_cgroup(mut shell: Command, dir: &Path, program: &str) -> Command {
+    let script = format!(
+        "mkdir -p '{dir}' && echo $$ > '{dir}/cgroup.procs' && exec \"$0\" \"$@\"",
+        dir = dir.display()
+    );
+    shell.arg("-c").arg(script).arg(program);
+    shell
+}
+
+/// The address of host `host` (from 1) of any lab: every lab uses one
+/// subnet, which is private to its namespaces.
+pub fn host_address(host: usize) -> Ipv4Addr {
+    Ipv4Addr::new(10, 77, 0, u8::try_from(host).unwrap_or(u8::MAX))
+}
+
+/// The network namespace of host `host` (from 1) of the lab named `tag`.
+pub fn host_netns(tag: &str, host: usize) -> String {
+    format!("{tag}-h{host}")
 }
 
 /// Runs `f` in the network namespace `/run/netns/NAME`: sockets it makes
@@ -311,7 +337,7 @@ impl Drop for Lab {
 
 /// Kills every process in the cgroup tree at `root` and removes it, deepest
 /// cgroups first.
-fn remove_cgroup_tree(root: &Path) {
+pub fn remove_cgroup_tree(root: &Path) {
     if !root.exists() {
         return;
     }

@@ -22,12 +22,35 @@ pub(crate) fn call_text(
     body: Option<Value>,
 ) -> Result<String> {
     let url = format!("{}{path}", api.url.trim_end_matches('/'));
-    let request =
-        ureq::request(method, &url).set("Authorization", &format!("Bearer {}", api.token));
+    let request = authorized(api, method, &url);
     let sent = match body {
         Some(body) => request.send_json(body),
         None => request.call(),
     };
+    reply_text(method, &url, sent)
+}
+
+/// `PUT`s a text body (a TOML policy document) to the admin API and reads
+/// its JSON reply.
+pub(crate) fn put_text(api: &ApiArgs, path: &str, body: &str) -> Result<Value> {
+    let url = format!("{}{path}", api.url.trim_end_matches('/'));
+    let sent = authorized(api, "PUT", &url)
+        .set("Content-Type", "text/plain")
+        .send_string(body);
+    serde_json::from_str(&reply_text("PUT", &url, sent)?)
+        .with_context(|| format!("reading the reply of {path}"))
+}
+
+fn authorized(api: &ApiArgs, method: &str, url: &str) -> ureq::Request {
+    ureq::request(method, url).set("Authorization", &format!("Bearer {}", api.token))
+}
+
+/// The text of a reply; an HTTP error becomes an error with the API's message.
+fn reply_text(
+    method: &str,
+    url: &str,
+    sent: std::result::Result<ureq::Response, ureq::Error>,
+) -> Result<String> {
     match sent {
         Ok(reply) => reply
             .into_string()

@@ -169,7 +169,8 @@ fn peer(text: &str) -> Result<Value> {
     }
 }
 
-fn name(identity: &Value) -> String {
+/// `zone/app/service` of an identity name in an API reply.
+pub(crate) fn name(identity: &Value) -> String {
     format!(
         "{}/{}/{}",
         text(&identity["zone"]),
@@ -178,7 +179,8 @@ fn name(identity: &Value) -> String {
     )
 }
 
-fn target(to: &Value) -> String {
+/// An edge's or rule's far end in an API reply: an identity or an address.
+pub(crate) fn target(to: &Value) -> String {
     match (to.get("identity"), to.get("address")) {
         (Some(identity), _) => name(identity),
         (None, Some(address)) => text(address),

@@ -63,9 +63,14 @@ pub enum Command {
     /// Detach this node's eBPF hooks and remove everything it pinned (run
     /// with the node stopped).
     Uninstall(UninstallArgs),
-    /// Walk through the embedded demo policy: validate it, compile it for a node,
-    /// decide sample flows, and enforce a small policy in the kernel (needs root).
+    /// Run a three-node cluster on this machine (in network namespaces, as
+    /// root) and watch it learn a sample application, enforce, and block and
+    /// alert on intruders; `--down` removes it.
     Demo(DemoArgs),
+    /// The demo's background helper: its Slack-compatible receiver and the
+    /// forwarders to its nodes (started by `stockade demo`).
+    #[command(hide = true)]
+    DemoSupport(DemoSupportArgs),
 }
 
 /// Subcommands of `stockade policy`.
@@ -144,12 +149,32 @@ pub struct UninstallArgs {
 /// Arguments of `stockade demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Use this policy document instead of the embedded one.
+    /// Remove a demo left running (its nodes, workloads, namespaces,
+    /// cgroups, pins and directory) instead of starting one.
     #[arg(long)]
-    pub policy: Option<PathBuf>,
-    /// Skip the eBPF part (for machines without root or BPF).
+    pub down: bool,
+    /// After the walk-through, stay in the foreground printing Slack
+    /// messages; Ctrl-C then removes the demo.
+    #[arg(long, conflicts_with = "down")]
+    pub follow: bool,
+    /// The first of the three local ports that reach the nodes' admin API
+    /// and console (node N at PORT + N - 1).
+    #[arg(long, default_value_t = 7480)]
+    pub console_port: u16,
+    /// Where the demo keeps its nodes' data, logs and binaries.
+    #[arg(long, default_value = "/var/lib/stockade-demo")]
+    pub dir: PathBuf,
+}
+
+/// Arguments of `stockade demo-support`.
+#[derive(Debug, Args)]
+pub struct DemoSupportArgs {
+    /// The demo's directory.
     #[arg(long)]
-    pub no_bpf: bool,
+    pub dir: PathBuf,
+    /// The first local port forwarded to the nodes.
+    #[arg(long)]
+    pub console_port: u16,
 }
 
 /// Arguments of `stockade join`.

@@ -5,10 +5,9 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
-use stockade_policy::{explain, LocalWorkloads, NodeId, PolicyDocument, WorkloadFacts};
+use stockade_policy::{explain, LocalWorkloads, NodeId, PolicyDocument, Resolution, WorkloadFacts};
 
 use crate::cli::LocalInventoryArgs;
-use crate::demo::describe;
 use crate::inventory::{procs, ExecutableHasher};
 use crate::policy_cmd::{read_document, LoadedPolicy, DEMO_POLICY};
 
@@ -49,4 +48,14 @@ pub fn run(args: &LocalInventoryArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How a workload was identified, in a few words.
+fn describe(resolution: &Resolution) -> String {
+    match resolution {
+        Resolution::Fingerprint { identity } => format!("{identity} (fingerprint)"),
+        Resolution::Rule { rule, identity } => format!("{identity} (rule {rule})"),
+        Resolution::Unverified { claimed, .. } => format!("UNVERIFIED, claims {claimed}"),
+        Resolution::Unmanaged => "unmanaged".into(),
+    }
 }

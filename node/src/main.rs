@@ -15,7 +15,6 @@ mod cluster;
 mod config;
 mod dataplane;
 mod demo;
-mod demo_kernel;
 mod flows;
 mod inventory;
 mod inventory_cmd;
@@ -51,6 +50,7 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Inventory(args)) => inventory_cmd::run(&args),
         Command::Uninstall(args) => uninstall(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::DemoSupport(args) => demo::support::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Init(args) => args
             .resolve()
             .and_then(|config| block_on(node::init(&config))),

@@ -148,31 +148,6 @@ fn decide_names_the_rule_behind_the_verdict() {
 }
 
 #[test]
-fn demo_runs_end_to_end_and_the_kernel_enforces() {
-    let out = stockade(&["demo"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let shown = text(&out.stdout);
-    assert!(
-        shown.contains("UNVERIFIED, claims ehr/records/api"),
-        "{shown}"
-    );
-    let kernel: Vec<&str> = shown
-        .lines()
-        .filter(|l| l.contains("-> records:"))
-        .collect();
-    assert_eq!(kernel.len(), 3, "{shown}");
-    assert!(
-        kernel[0].ends_with("refused by the kernel (EPERM)"),
-        "{shown}"
-    );
-    assert!(kernel[1].ends_with("connected"), "{shown}");
-    assert!(
-        kernel[2].ends_with("refused by the kernel (EPERM)"),
-        "{shown}"
-    );
-}
-
-#[test]
 fn inventory_names_the_identity_a_policy_gives_each_process() {
     let dir = tempfile::tempdir().expect("temp dir");
     let policy = r#"

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 
 use stockade_policy::{Subject, WorkloadKey};
 
-pub use encode::encode;
 pub use local::LocalScan;
 pub use reconcile::DataplaneStatus;
 
