@@ -157,11 +157,15 @@ pub fn run(args: &DemoArgs, lab: &Lab, interrupt: &Interrupt) -> Result<String> 
         "/v1/baseline/decisions",
         Some(json!({ "links": links, "decision": "accept" })),
     )?;
-    step.done(format!(
+    step.say(format!(
         "{} links accepted as rules (policy version {})",
         links.len(),
         reply["index"]
     ));
+    let index = encrypt_database_link(&cluster)?;
+    step.say("the records API's link to its database is marked encrypt = true:");
+    step.say("  the nodes carry it through a Noise tunnel, the application unchanged");
+    step.done(format!("policy version {index}"));
 
     let step = progress.step("Enforcing prod on every node");
     let reply = cluster.call(
@@ -185,6 +189,15 @@ pub fn run(args: &DemoArgs, lab: &Lab, interrupt: &Interrupt) -> Result<String> 
             && app::answered_calls(dir, "records-api") >= before.1 + 2)
             .then_some(()))
     })?;
+    let tunnelled = cluster.wait_for("the database link to go through the tunnel", || {
+        let status = cluster.call(3, "GET", "/v1/status", None)?;
+        Ok(status["tunnel"]["counters"]["sessions_accepted"]
+            .as_u64()
+            .filter(|accepted| *accepted > 0))
+    })?;
+    step.say(format!(
+        "node 3 accepted {tunnelled} Noise sessions for records-api → records-db so far"
+    ));
     step.done(format!(
         "policy version {index} is in force in all three kernels; the application still works"
     ));
@@ -223,6 +236,29 @@ pub fn run(args: &DemoArgs, lab: &Lab, interrupt: &Interrupt) -> Result<String> 
     step.done(format!("all three blocked; {shown} messages reached Slack"));
 
     Ok(summary(&cluster, args, progress.elapsed()))
+}
+
+/// Sets `encrypt = true` on the accepted rule from the records API to its
+/// database; returns the policy version that made it.
+fn encrypt_database_link(cluster: &Cluster) -> Result<u64> {
+    let rules = cluster.call(1, "GET", "/v1/rules", None)?;
+    let rule = rules
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|rule| {
+            identity(&rule["spec"]["from"]) == "prod/records/api"
+                && identity(&rule["spec"]["to"]) == "prod/records/db"
+        })
+        .with_context(|| {
+            format!("no accepted rule from the records API to its database: {rules}")
+        })?;
+    let mut spec = rule["spec"].clone();
+    spec["encrypt"] = json!(true);
+    let reply = cluster.call(1, "PUT", &format!("/v1/rules/{}", rule["id"]), Some(spec))?;
+    reply["index"]
+        .as_u64()
+        .context("the rule write has no index")
 }
 
 /// Starts `stockade demo-support` and waits until node 1's forwarder listens.
