@@ -128,6 +128,16 @@ fn the_demo_learns_enforces_blocks_intruders_alerts_and_goes_away() {
         "no denied flow records: {denied}"
     );
 
+    // The database link went through the Noise tunnel.
+    let topology = api(token, "/v1/topology?level=service");
+    let encrypted = topology["edges"].as_array().into_iter().flatten().any(|e| {
+        e["from"] == "prod/records/api" && e["to"] == "prod/records/db" && e["encrypted"] == true
+    });
+    assert!(
+        encrypted,
+        "no encrypted records-api → records-db edge: {topology}"
+    );
+
     // A second demo is refused while this one runs, naming the way out.
     let again = stockade(&["demo", "--dir", &dir_arg, "--console-port", &port]);
     assert!(!again.status.success());
