@@ -263,6 +263,13 @@ fn encrypt_database_link(cluster: &Cluster) -> Result<u64> {
 
 /// Starts `stockade demo-support` and waits until node 1's forwarder listens.
 fn start_support(cluster: &Cluster, args: &DemoArgs) -> Result<()> {
+    // Refused up front: otherwise the demo would talk to whatever listens.
+    for host in 1..=DEMO_HOSTS {
+        let port = args.console_port.saturating_add(u16::try_from(host - 1)?);
+        std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).with_context(|| {
+            format!("port {port} of 127.0.0.1 is taken: pass another --console-port")
+        })?;
+    }
     let binary = super::cluster::stockade_binary()?;
     let shell = std::process::Command::new("sh");
     let mut command =
