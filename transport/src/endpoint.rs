@@ -46,7 +46,11 @@ type Slot = Arc<tokio::sync::Mutex<Option<Connection>>>;
 struct Inner {
     quic: quinn::Endpoint,
     node_id: NodeId,
-    client: quinn::ClientConfig,
+    /// The cluster CA the configurations trust (kept to rebuild them).
+    ca: CaCertificate,
+    /// The client configuration of new outgoing connections; replaced when
+    /// the node's certificate is (see [`Endpoint::set_identity`]).
+    client: Mutex<quinn::ClientConfig>,
     config: TransportConfig,
     peers: Mutex<HashMap<NodeId, Slot>>,
     serving: Mutex<bool>,
@@ -113,7 +117,8 @@ impl Endpoint {
             inner: Arc::new(Inner {
                 quic,
                 node_id: identity.node_id(),
-                client,
+                ca: ca.clone(),
+                client: Mutex::new(client),
                 config,
                 peers: Mutex::new(HashMap::new()),
                 serving: Mutex::new(false),
@@ -129,6 +134,39 @@ impl Endpoint {
     /// This node's id, from its certificate.
     pub fn node_id(&self) -> NodeId {
         self.inner.node_id
+    }
+
+    /// Switches to a renewed identity (a new key and certificate for the
+    /// same node id) without closing anything: new connections, in and
+    /// out, present the new certificate; connections already open keep the
+    /// one they were made with until they end. Refuses an identity for
+    /// another node, or one whose configuration cannot be built, and then
+    /// changes nothing.
+    pub fn set_identity(&self, identity: &NodeIdentity) -> Result<(), TransportError> {
+        if identity.node_id() != self.inner.node_id {
+            return Err(TransportError::Config(format!(
+                "the new certificate names node {}, this endpoint is node {}",
+                identity.node_id(),
+                self.inner.node_id
+            )));
+        }
+        let transport = tls::transport(self.inner.config.idle_timeout)?;
+        let server = tls::quic_server(
+            tls::server_config(identity, &self.inner.ca)?,
+            transport.clone(),
+        )?;
+        let client = tls::quic_client(tls::client_config(identity, &self.inner.ca)?, transport)?;
+        self.inner.quic.set_server_config(Some(server));
+        *self
+            .inner
+            .client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = client;
+        tracing::info!(
+            node_id = self.inner.node_id,
+            "switched to a renewed certificate"
+        );
+        Ok(())
     }
 
     /// Starts accepting connections in a Tokio task. `handler` serves
@@ -283,10 +321,16 @@ impl Endpoint {
         // A dead or moved connection is dropped: quinn closes it once its
         // last stream ends.
         *cached = None;
+        let client = self
+            .inner
+            .client
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         let connecting = self
             .inner
             .quic
-            .connect_with(self.inner.client.clone(), addr, &node_dns_name(peer))
+            .connect_with(client, addr, &node_dns_name(peer))
             .map_err(|source| TransportError::Connect { addr, source })?;
         // Bounded by quinn's handshake (idle) timeout.
         let handshake = tokio::spawn(async move {
@@ -300,6 +344,27 @@ impl Endpoint {
             .await
             .map_err(|e| TransportError::Io(std::io::Error::other(e)))??;
         Ok((conn, true))
+    }
+
+    /// The certificate chain peer `peer` presented on the cached
+    /// connection to it, if there is one (for tests).
+    #[cfg(test)]
+    pub(crate) async fn peer_chain(
+        &self,
+        peer: NodeId,
+    ) -> Option<Vec<rustls::pki_types::CertificateDer<'static>>> {
+        let slot = self
+            .inner
+            .peers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&peer)
+            .cloned()?;
+        let conn = slot.lock().await.clone()?;
+        conn.peer_identity()?
+            .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+            .ok()
+            .map(|chain| *chain)
     }
 
     /// Peers with a live connection cached (for tests).

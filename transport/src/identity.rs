@@ -90,6 +90,45 @@ pub(crate) fn parse_x509(der: &[u8]) -> Result<X509Certificate<'_>, PkiError> {
         .map_err(|e| PkiError::BadCertificate(e.to_string()))
 }
 
+/// What a node certificate says about itself, for status displays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateInfo {
+    /// The node id it names, if it names exactly one.
+    pub node_id: Option<NodeId>,
+    /// Its serial number, lowercase hex.
+    pub serial: String,
+    /// `notBefore`, in seconds since the Unix epoch.
+    pub not_before: i64,
+    /// `notAfter`, in seconds since the Unix epoch.
+    pub not_after: i64,
+    /// Lowercase hex SHA-256 of the certificate (DER).
+    pub fingerprint: String,
+}
+
+impl CertificateInfo {
+    /// Reads the first certificate of a PEM text (it does not verify it).
+    pub fn from_pem(pem: &str) -> Result<CertificateInfo, PkiError> {
+        let leaf = parse_certs(pem)?
+            .into_iter()
+            .next()
+            .ok_or(PkiError::CertCount(0))?;
+        Self::from_der(&leaf)
+    }
+
+    /// Reads a DER certificate (it does not verify it).
+    pub fn from_der(der: &[u8]) -> Result<CertificateInfo, PkiError> {
+        let cert = parse_x509(der)?;
+        let validity = cert.validity();
+        Ok(CertificateInfo {
+            node_id: node_id_of(der),
+            serial: hex::encode(cert.tbs_certificate.raw_serial()),
+            not_before: validity.not_before.timestamp(),
+            not_after: validity.not_after.timestamp(),
+            fingerprint: sha256_fingerprint(der),
+        })
+    }
+}
+
 /// The cluster CA's certificate: what every node keeps to verify its peers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CaCertificate {
@@ -169,6 +208,15 @@ impl NodeIdentity {
     /// The node id named by the certificate.
     pub fn node_id(&self) -> NodeId {
         self.node_id
+    }
+
+    /// The node's own certificate as PEM.
+    pub fn cert_pem(&self) -> String {
+        // `from_pem` refuses a chain without a leaf; the guard keeps it total.
+        self.cert_chain
+            .first()
+            .map(|c| cert_pem(c))
+            .unwrap_or_default()
     }
 
     /// The chain sent in handshakes: the node's certificate, then the CA's

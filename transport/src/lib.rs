@@ -37,7 +37,8 @@ pub use endpoint::{Endpoint, TransportConfig};
 pub use error::TransportError;
 pub use handler::{RemoteError, RpcHandler, StreamBody};
 pub use identity::{
-    node_dns_name, node_id_of, sha256_fingerprint, CaCertificate, NodeIdentity, NODE_NAME_SUFFIX,
+    node_dns_name, node_id_of, sha256_fingerprint, CaCertificate, CertificateInfo, NodeIdentity,
+    NODE_NAME_SUFFIX,
 };
 pub use join::join_call;
 pub use pki::{ClusterCa, NodeKey, PkiError};

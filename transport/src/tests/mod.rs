@@ -7,6 +7,7 @@ mod auth;
 mod frames;
 mod join;
 mod pki;
+mod renew;
 mod rpc;
 mod streaming;
 

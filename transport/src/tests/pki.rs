@@ -178,3 +178,29 @@ fn the_stateless_reset_secret_survives_a_restart_and_is_the_nodes_own() {
         "another key, another secret"
     );
 }
+
+#[test]
+fn certificate_info_reads_the_node_serial_and_validity() {
+    let ca = ClusterCa::generate("hospital").expect("ca");
+    let one = identity(&ca, 6);
+    let two = identity(&ca, 6);
+    let info = crate::CertificateInfo::from_pem(&one.cert_pem()).expect("info");
+    assert_eq!(info.node_id, Some(6));
+    assert_eq!(info.serial.len(), 32, "128-bit serials: {}", info.serial);
+    assert_eq!(
+        info.fingerprint,
+        crate::sha256_fingerprint(&one.cert_chain()[0])
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    assert!(info.not_before <= now && now < info.not_after);
+    assert!(info.not_after - now > 364 * 86_400, "valid for a year");
+    let other = crate::CertificateInfo::from_pem(&two.cert_pem()).expect("info");
+    assert_ne!(
+        info.serial, other.serial,
+        "every certificate has its own serial"
+    );
+    crate::CertificateInfo::from_pem("not a certificate").expect_err("garbage");
+}
