@@ -140,31 +140,51 @@ impl std::fmt::Debug for Incoming {
 
 /// Reads the first handshake message of a connection to this node's tunnel.
 pub async fn accept(
-    mut stream: TcpStream,
+    stream: TcpStream,
     local: &StaticKeypair,
+    settings: &TunnelSettings,
+    stats: Arc<TunnelStats>,
+) -> Result<Incoming, TunnelError> {
+    accept_any(stream, &[local], settings, stats).await
+}
+
+/// Like [`accept`], for a node that answers to any of several static keys:
+/// while its key is being renewed, peers may still dial the old one (or
+/// already the new one). The first key that opens the message answers.
+pub async fn accept_any(
+    mut stream: TcpStream,
+    locals: &[&StaticKeypair],
     settings: &TunnelSettings,
     stats: Arc<TunnelStats>,
 ) -> Result<Incoming, TunnelError> {
     stream.set_nodelay(true)?;
     let exchange = async {
-        let mut handshake = builder()
-            .local_private_key(local.secret())
-            .and_then(Builder::build_responder)
-            .map_err(handshake_error)?;
         let mut buf = vec![0u8; MAX_MESSAGE];
         let n = read_handshake(&mut stream, &mut buf).await?;
         let mut payload = [0u8; PAYLOAD_ROOM];
-        let m = handshake
-            .read_message(&buf[..n], &mut payload)
-            .map_err(handshake_error)?;
-        let opening = Opening::decode(&payload[..m])?;
-        let peer: [u8; 32] = handshake
-            .get_remote_static()
-            .and_then(|k| k.try_into().ok())
-            .ok_or(TunnelError::Malformed(
-                "IK's first message carries the static key",
-            ))?;
-        Ok::<_, TunnelError>((handshake, peer, opening))
+        let mut failure = None;
+        for local in locals {
+            let mut handshake = builder()
+                .local_private_key(local.secret())
+                .and_then(Builder::build_responder)
+                .map_err(handshake_error)?;
+            let m = match handshake.read_message(&buf[..n], &mut payload) {
+                Ok(m) => m,
+                Err(e) => {
+                    failure = Some(handshake_error(e));
+                    continue;
+                }
+            };
+            let opening = Opening::decode(&payload[..m])?;
+            let peer: [u8; 32] = handshake
+                .get_remote_static()
+                .and_then(|k| k.try_into().ok())
+                .ok_or(TunnelError::Malformed(
+                    "IK's first message carries the static key",
+                ))?;
+            return Ok::<_, TunnelError>((handshake, peer, opening));
+        }
+        Err(failure.unwrap_or(TunnelError::Malformed("no key to answer with")))
     };
     let outcome = within(settings.handshake_timeout, exchange).await;
     match outcome {

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 pub use binding::{verify_tunnel_key, StaticKeypair, TunnelKeyBinding, TunnelKeyError};
 pub use frame::{Admission, Opening, Refusal};
-pub use handshake::{accept, connect, Incoming, Session};
+pub use handshake::{accept, accept_any, connect, Incoming, Session};
 pub use relay::RelayTotals;
 pub use stats::{TunnelCounters, TunnelStats};
 

@@ -214,6 +214,32 @@ async fn a_node_that_does_not_hold_the_expected_key_cannot_complete_a_handshake(
 }
 
 #[tokio::test]
+async fn a_node_renewing_its_key_answers_to_both_keys_and_no_other() {
+    let settings = TunnelSettings::default();
+    let (me, old, new) = (keypair(1), keypair(2), keypair(3));
+    for (dialled, answers) in [(2, true), (3, true), (4, false)] {
+        let (to_responder, at_responder) = pair().await;
+        let connecting = connect(
+            to_responder,
+            &me,
+            *keypair(dialled).public(),
+            opening(),
+            &settings,
+            Arc::default(),
+        );
+        let accepting = async {
+            let incoming =
+                accept_any(at_responder, &[&new, &old], &settings, Arc::default()).await?;
+            assert_eq!(incoming.peer_key(), me.public());
+            incoming.admit().await.map(drop)
+        };
+        let (connected, accepted) = tokio::join!(connecting, accepting);
+        assert_eq!(accepted.is_ok(), answers, "key {dialled}: {accepted:?}");
+        assert_eq!(connected.is_ok(), answers, "key {dialled}");
+    }
+}
+
+#[tokio::test]
 async fn garbage_instead_of_a_handshake_is_an_error_not_a_crash() {
     let settings = TunnelSettings {
         handshake_timeout: std::time::Duration::from_secs(2),
