@@ -61,21 +61,35 @@ pub struct DataplaneConfig {
     pub pin_dir: PathBuf,
 }
 
-/// The config file; every field optional, since flags may supply it.
-#[derive(Debug, Default, Deserialize)]
+/// The config file; every field optional, since flags may supply it. It is
+/// also what `init` and `join` save as the data directory's `node.toml`.
+/// `packaging/node.toml` documents every key (a test keeps the two in step).
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     data_dir: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     listen: Option<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     advertise: Option<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     api_listen: Option<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     snapshot_every: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     dataplane: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cgroup: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pin_dir: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     tunnel: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     tunnel_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     tunnel_local_port: Option<u16>,
 }
 
@@ -191,6 +205,31 @@ impl NodeArgs {
     }
 }
 
+impl NodeConfig {
+    /// These settings as a config file (TOML) that gives them back: what
+    /// `init` and `join` save as the data directory's `node.toml`, so that
+    /// `start` needs nothing but the directory.
+    pub fn to_toml(&self) -> Result<String> {
+        let file = FileConfig {
+            name: Some(self.name.clone()),
+            data_dir: Some(self.data_dir.clone()),
+            listen: Some(self.listen),
+            advertise: Some(self.advertise),
+            api_listen: Some(self.api_listen),
+            snapshot_every: Some(self.snapshot_every),
+            dataplane: Some(self.dataplane.is_some()),
+            cgroup: self.dataplane.as_ref().and_then(|d| d.cgroup.clone()),
+            pin_dir: self.dataplane.as_ref().map(|d| d.pin_dir.clone()),
+            // Without a dataplane the tunnel is off whatever this says:
+            // leave it to the defaults for the day the dataplane is on.
+            tunnel: self.dataplane.as_ref().map(|_| self.tunnel.is_some()),
+            tunnel_port: self.tunnel.map(|t| t.port),
+            tunnel_local_port: self.tunnel.map(|t| t.local_port),
+        };
+        toml::to_string(&file).context("writing the settings as TOML")
+    }
+}
+
 fn read_file(path: &Path) -> Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading config file {}", path.display()))?;
@@ -253,5 +292,128 @@ mod tests {
         .resolve()
         .expect_err("0.0.0.0 cannot be advertised");
         assert!(format!("{err:#}").contains("--advertise"), "{err:#}");
+    }
+
+    /// The keys the config loader knows: serde hands a struct's field
+    /// names to `deserialize_struct`, and this deserializer keeps them.
+    fn loader_keys() -> std::collections::BTreeSet<&'static str> {
+        use serde::de::{self, Visitor};
+        struct Recorder(&'static [&'static str]);
+        impl<'de> de::Deserializer<'de> for &mut Recorder {
+            type Error = de::value::Error;
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+                Err(de::Error::custom("only a struct is expected"))
+            }
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Self::Error> {
+                self.0 = fields;
+                Err(de::Error::custom("fields recorded"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+                bytes byte_buf option unit unit_struct newtype_struct seq tuple
+                tuple_struct map enum identifier ignored_any
+            }
+        }
+        let mut recorder = Recorder(&[]);
+        let _ = FileConfig::deserialize(&mut recorder);
+        recorder.0.iter().copied().collect()
+    }
+
+    /// `packaging/node.toml` with its commented-out settings switched on.
+    fn packaged_file_uncommented() -> String {
+        let text = include_str!("../../packaging/node.toml");
+        text.lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest)
+                    if rest.split_once(" = ").is_some_and(|(k, _)| {
+                        k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    }) =>
+                {
+                    rest
+                }
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn the_packaged_file_documents_every_key_the_loader_knows() {
+        let text = packaged_file_uncommented();
+        let table: toml::Table = text.parse().expect("packaging/node.toml is TOML");
+        let documented: std::collections::BTreeSet<&str> =
+            table.keys().map(String::as_str).collect();
+        assert_eq!(
+            documented,
+            loader_keys(),
+            "packaging/node.toml against FileConfig"
+        );
+        // Each key's comment names its flag and its environment variable.
+        let raw = include_str!("../../packaging/node.toml");
+        for key in loader_keys() {
+            let at = raw
+                .find(&format!("\n# {key} = "))
+                .unwrap_or_else(|| panic!("{key} is not a commented-out setting"));
+            let comment = &raw[..at];
+            let comment = &comment[comment.rfind("\n\n").unwrap_or(0)..];
+            assert!(
+                comment.contains("STOCKADE_") && comment.contains("--"),
+                "the comment of {key} names no flag or environment variable: {comment}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_packaged_file_loads_and_its_values_are_the_defaults() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, packaged_file_uncommented()).expect("write config");
+        let from_file = NodeArgs {
+            config: Some(path),
+            ..NodeArgs::default()
+        }
+        .resolve()
+        .expect("the packaged file is valid");
+        // The name, the advertised address and the cgroup are examples;
+        // everything else shows its default.
+        let defaults = NodeArgs {
+            name: Some(from_file.name.clone()),
+            advertise: Some(from_file.advertise),
+            cgroup: from_file.dataplane.as_ref().and_then(|d| d.cgroup.clone()),
+            ..NodeArgs::default()
+        }
+        .resolve()
+        .expect("defaults");
+        assert_eq!(from_file, defaults);
+    }
+
+    #[test]
+    fn saved_settings_load_back_as_they_were() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = NodeArgs {
+            name: Some("n2".into()),
+            data_dir: Some(dir.path().to_owned()),
+            advertise: Some("198.51.100.7:7400".parse().expect("addr")),
+            snapshot_every: Some(77),
+            cgroup: Some("/sys/fs/cgroup/stockade".into()),
+            tunnel_port: Some(7501),
+            ..NodeArgs::default()
+        }
+        .resolve()
+        .expect("config");
+        let path = dir.path().join("node.toml");
+        std::fs::write(&path, config.to_toml().expect("toml")).expect("write");
+        let again = NodeArgs {
+            config: Some(path),
+            ..NodeArgs::default()
+        }
+        .resolve()
+        .expect("saved settings load");
+        assert_eq!(again, config);
     }
 }

@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
-use serde::{Deserialize, Serialize};
 use stockade_policy::{
     AccessCommand, ApiToken, CertificateAuthority, Command, Node, NodeId, Role, Secret,
 };
@@ -33,24 +32,6 @@ const TLS_DIR: &str = "tls";
 const CA_FILE: &str = "ca.pem";
 const CERT_FILE: &str = "node.pem";
 const KEY_FILE: &str = "node.key";
-
-/// The settings a node was created with, kept in its data directory so
-/// `start` needs nothing but the directory.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SavedConfig {
-    name: String,
-    data_dir: PathBuf,
-    listen: std::net::SocketAddr,
-    advertise: std::net::SocketAddr,
-    api_listen: std::net::SocketAddr,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    dataplane: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    cgroup: Option<PathBuf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pin_dir: Option<PathBuf>,
-}
 
 /// The settings `start` runs with: the data directory's `node.toml` unless
 /// `--config` names another file, overridden by flags and environment.
@@ -112,17 +93,7 @@ fn save_node(config: &NodeConfig, ca_pem: &str, cert_pem: &str, key_pem: &str) -
     write_private(&tls(config, CA_FILE), ca_pem)?;
     write_private(&tls(config, CERT_FILE), cert_pem)?;
     write_private(&tls(config, KEY_FILE), key_pem)?;
-    let saved = SavedConfig {
-        name: config.name.clone(),
-        data_dir: config.data_dir.clone(),
-        listen: config.listen,
-        advertise: config.advertise,
-        api_listen: config.api_listen,
-        dataplane: Some(config.dataplane.is_some()),
-        cgroup: config.dataplane.as_ref().and_then(|d| d.cgroup.clone()),
-        pin_dir: config.dataplane.as_ref().map(|d| d.pin_dir.clone()),
-    };
-    let text = toml::to_string(&saved).context("writing node.toml")?;
+    let text = config.to_toml().context("writing node.toml")?;
     write_private(&config.data_dir.join(NODE_FILE), &text)
 }
 
