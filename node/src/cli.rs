@@ -29,6 +29,10 @@ pub enum Command {
     /// Manage join tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Show or renew the certificate of the node behind the admin API (by
+    /// default this host's); run it on each host in turn.
+    #[command(subcommand)]
+    Certs(CertsCommand),
     /// Take the node behind the admin API out of the cluster.
     Leave(ApiArgs),
     /// Take another node out of the cluster.
@@ -195,6 +199,28 @@ pub struct JoinArgs {
 pub enum TokenCommand {
     /// Create a single-use join token that pins the cluster CA.
     Create(TokenCreateArgs),
+}
+
+/// Subcommands of `stockade certs`.
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Show the node's certificate: serial, validity, CA fingerprint; warn
+    /// when fewer than 30 days are left.
+    Status(CertsStatusArgs),
+    /// Renew the node's certificate without downtime: a new key, signed by
+    /// the cluster CA, used for new connections at once (open ones go on).
+    Rotate(ApiArgs),
+}
+
+/// Arguments of `stockade certs status`.
+#[derive(Debug, Args)]
+pub struct CertsStatusArgs {
+    /// Print the API's JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Where the admin API is.
+    #[command(flatten)]
+    pub api: ApiArgs,
 }
 
 /// Arguments of `stockade token create`.

@@ -12,6 +12,7 @@ use stockade_raft::{NodeAddr, RaftRpcServer, RaftStatus, StockadeRaft};
 use stockade_transport::{Bytes, ClusterCa, Endpoint, RemoteError, RpcHandler, StreamBody};
 
 use crate::alerts::Telemetry;
+use crate::certs::Renewer;
 use crate::clock;
 use crate::dataplane::DataplaneStatus;
 use crate::flows::{FlowStatus, FlowStore};
@@ -106,6 +107,8 @@ pub struct ControlPlane {
     flows: OnceLock<Arc<FlowStore>>,
     /// The tunnel, once it runs.
     tunnel: OnceLock<TunnelInfo>,
+    /// What renews this node's certificate, once the node runs.
+    certs: OnceLock<Arc<Renewer>>,
 }
 
 impl ControlPlane {
@@ -125,6 +128,7 @@ impl ControlPlane {
             alerting: Telemetry::default(),
             flows: OnceLock::new(),
             tunnel: OnceLock::new(),
+            certs: OnceLock::new(),
         }
     }
 
@@ -143,6 +147,23 @@ impl ControlPlane {
         if self.tunnel.set(tunnel).is_err() {
             tracing::warn!("the tunnel was already set; keeping the first");
         }
+    }
+
+    /// This node's tunnel, when it runs one.
+    pub fn tunnel(&self) -> Option<&TunnelInfo> {
+        self.tunnel.get()
+    }
+
+    /// Records what renews this node's certificate (once).
+    pub fn set_certs(&self, renewer: Arc<Renewer>) {
+        if self.certs.set(renewer).is_err() {
+            tracing::warn!("the certificate renewer was already set; keeping the first");
+        }
+    }
+
+    /// What renews this node's certificate, once the node runs.
+    pub fn certs(&self) -> Option<&Arc<Renewer>> {
+        self.certs.get()
     }
 
     /// Records where this node's flow log is (once).

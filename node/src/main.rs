@@ -9,6 +9,8 @@ mod admin_client;
 mod alerts;
 mod api;
 mod baseline_cmd;
+mod certs;
+mod certs_cmd;
 mod cli;
 mod clock;
 mod cluster;
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Token(TokenCommand::Create(args)) => {
             admin_client::create_join_token(&args).map(|()| ExitCode::SUCCESS)
         }
+        Command::Certs(command) => certs_cmd::run(&command).map(|()| ExitCode::SUCCESS),
         Command::Leave(args) => admin_client::leave(&args).map(|()| ExitCode::SUCCESS),
         Command::Remove(args) => admin_client::remove(&args).map(|()| ExitCode::SUCCESS),
         Command::Voters(args) => admin_client::voters(&args).map(|()| ExitCode::SUCCESS),

@@ -18,20 +18,16 @@ use stockade_policy::{
 };
 use stockade_raft::{NodeAddr, RaftSettings, StockadeRaft};
 use stockade_transport::{
-    install_crypto_provider, join_call, CaCertificate, ClusterCa, Endpoint, NodeIdentity, NodeKey,
-    TransportConfig,
+    install_crypto_provider, join_call, ClusterCa, Endpoint, NodeKey, TransportConfig,
 };
 
+use crate::certs::{load_identity, tls_path, Renewer, CA_FILE, CERT_FILE, KEY_FILE, TLS_DIR};
 use crate::cluster::{ControlPlane, JoinReply, JoinRequest, NodeRpcHandler};
 use crate::config::{NodeArgs, NodeConfig};
 use crate::tokens::{ApiTokenText, JoinTokenText};
 use crate::tunnel::TunnelIdentity;
 
 const NODE_FILE: &str = "node.toml";
-const TLS_DIR: &str = "tls";
-const CA_FILE: &str = "ca.pem";
-const CERT_FILE: &str = "node.pem";
-const KEY_FILE: &str = "node.key";
 
 /// The settings `start` runs with: the data directory's `node.toml` unless
 /// `--config` names another file, overridden by flags and environment.
@@ -55,7 +51,7 @@ pub fn start_config(args: &NodeArgs) -> Result<NodeConfig> {
 }
 
 fn tls(config: &NodeConfig, file: &str) -> PathBuf {
-    config.data_dir.join(TLS_DIR).join(file)
+    tls_path(&config.data_dir, file)
 }
 
 /// Creates the data directory of a new node; refuses one that is in use.
@@ -97,10 +93,6 @@ fn save_node(config: &NodeConfig, ca_pem: &str, cert_pem: &str, key_pem: &str) -
     write_private(&config.data_dir.join(NODE_FILE), &text)
 }
 
-fn read(path: PathBuf) -> Result<String> {
-    fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
-}
-
 /// A running node's control plane, before the API is served.
 struct Running {
     control: Arc<ControlPlane>,
@@ -112,13 +104,7 @@ struct Running {
 /// Binds the endpoint, starts Raft and serves node-to-node calls.
 async fn run_control_plane(config: &NodeConfig) -> Result<Running> {
     install_crypto_provider();
-    let ca = CaCertificate::from_pem(&read(tls(config, CA_FILE))?).context("the CA certificate")?;
-    let identity = NodeIdentity::from_pem(
-        &read(tls(config, CERT_FILE))?,
-        &read(tls(config, KEY_FILE))?,
-        &ca,
-    )
-    .context("the node certificate")?;
+    let (ca, identity) = load_identity(&config.data_dir)?;
     let tunnel = TunnelIdentity {
         keypair: identity.tunnel_keypair(),
         binding: identity
@@ -126,8 +112,19 @@ async fn run_control_plane(config: &NodeConfig) -> Result<Running> {
             .context("signing the tunnel key with the node key")?,
         ca: ca.clone(),
     };
-    let endpoint = Endpoint::bind(config.listen, identity, &ca, TransportConfig::default())
-        .with_context(|| format!("binding QUIC on {}", config.listen))?;
+    let endpoint = Endpoint::bind(
+        config.listen,
+        identity.clone(),
+        &ca,
+        TransportConfig::default(),
+    )
+    .with_context(|| format!("binding QUIC on {}", config.listen))?;
+    let renewer = Arc::new(Renewer::new(
+        config.data_dir.clone(),
+        endpoint.clone(),
+        ca.clone(),
+        &identity,
+    ));
     let settings = RaftSettings {
         snapshot_every: config.snapshot_every,
         ..RaftSettings::default()
@@ -141,6 +138,7 @@ async fn run_control_plane(config: &NodeConfig) -> Result<Running> {
         endpoint.clone(),
         ca.fingerprint(),
     ));
+    control.set_certs(renewer);
     endpoint.serve(Arc::new(NodeRpcHandler::new(Arc::clone(&control))));
     Ok(Running {
         control,

@@ -13,6 +13,7 @@
 mod alerts;
 mod auth;
 mod baseline;
+mod certs;
 mod error;
 mod flows;
 mod inventory;
@@ -60,6 +61,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(flows::routes())
         .merge(baseline::routes())
         .merge(members::routes())
+        .merge(certs::routes())
         .merge(state::routes())
         .merge(openapi::routes())
 }

@@ -81,6 +81,7 @@ pub mod doc {
         (name = "policy", description = "The whole policy as a TOML document"),
         (name = "cluster", description = "Status and membership"),
         (name = "tokens", description = "API tokens and join tokens"),
+        (name = "certificates", description = "This node's certificate and its renewal"),
         (name = "openapi", description = "This document"),
     )
 )]

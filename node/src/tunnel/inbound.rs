@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use stockade_transport::tunnel::{accept, Refusal};
+use stockade_transport::tunnel::{accept_any, Refusal};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 
@@ -28,9 +28,11 @@ pub(super) async fn serve(tunnel: Arc<Tunnel>, listener: TcpListener) {
 }
 
 async fn deliver(tunnel: Arc<Tunnel>, stream: TcpStream, from: SocketAddr) {
-    let incoming = match accept(
+    // More than one key only while this node's key is being renewed.
+    let keys = tunnel.keys.inbound_keypairs();
+    let incoming = match accept_any(
         stream,
-        &tunnel.keypair,
+        &keys.iter().collect::<Vec<_>>(),
         &tunnel.settings,
         Arc::clone(&tunnel.stats),
     )

@@ -11,7 +11,7 @@ mod peers;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
@@ -21,8 +21,9 @@ use stockade_policy::{Command, NodeId, TunnelKey};
 use stockade_transport::tunnel::{
     StaticKeypair, TunnelCounters, TunnelKeyBinding, TunnelSettings, TunnelStats,
 };
-use stockade_transport::CaCertificate;
+use stockade_transport::{CaCertificate, NodeIdentity};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use utoipa::ToSchema;
 
@@ -52,11 +53,91 @@ pub struct TunnelStatus {
     pub counters: TunnelCounters,
 }
 
+/// This node's tunnel key: the one in use, and the one it should use.
+///
+/// The key is derived from the node's private key, so a renewed
+/// certificate (`stockade certs rotate`) brings a new tunnel key: the old
+/// one must not outlive the key it came from. Peers only trust a key the
+/// state publishes, so the switch goes in two steps: the publication task
+/// commits the wanted key's record, and only once this node has applied it
+/// does the tunnel start using the new key pair.
+///
+/// Peers switch when they apply the new record, a moment before or after
+/// this node: until [`PREVIOUS_KEY_GRACE`] after the switch, inbound
+/// handshakes may use the old key, the new key or the key in use.
+pub struct TunnelKeys {
+    in_use: RwLock<(StaticKeypair, TunnelKey)>,
+    wanted: watch::Sender<(StaticKeypair, TunnelKey)>,
+    /// The key replaced last, and when.
+    previous: RwLock<Option<(StaticKeypair, std::time::Instant)>>,
+}
+
+/// How long after a switch inbound handshakes may still use the old key.
+const PREVIOUS_KEY_GRACE: Duration = Duration::from_secs(60);
+
+impl TunnelKeys {
+    fn new(keypair: StaticKeypair, record: TunnelKey) -> Self {
+        TunnelKeys {
+            in_use: RwLock::new((keypair.clone(), record.clone())),
+            wanted: watch::Sender::new((keypair, record)),
+            previous: RwLock::new(None),
+        }
+    }
+
+    /// The keys an inbound handshake may use: the one in use first, then
+    /// one being switched to, then the one replaced within the grace.
+    fn inbound_keypairs(&self) -> Vec<StaticKeypair> {
+        let mut keys = vec![self.keypair()];
+        let wanted = self.wanted.borrow().0.clone();
+        if wanted.public() != keys[0].public() {
+            keys.push(wanted);
+        }
+        let previous = self.previous.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some((old, since)) = previous.as_ref() {
+            if since.elapsed() < PREVIOUS_KEY_GRACE
+                && keys.iter().all(|k| k.public() != old.public())
+            {
+                keys.push(old.clone());
+            }
+        }
+        keys
+    }
+
+    /// Puts `keypair` and its `record` in use, keeping the replaced key for
+    /// the grace period.
+    fn switch(&self, keypair: StaticKeypair, record: TunnelKey) {
+        let mut in_use = self.in_use.write().unwrap_or_else(PoisonError::into_inner);
+        let old = std::mem::replace(&mut *in_use, (keypair, record)).0;
+        *self
+            .previous
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some((old, std::time::Instant::now()));
+    }
+
+    /// The key pair sessions use now.
+    fn keypair(&self) -> StaticKeypair {
+        self.in_use
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
+    /// The published record of the key in use.
+    fn record(&self) -> TunnelKey {
+        self.in_use
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .1
+            .clone()
+    }
+}
+
 /// What the tunnel's tasks share.
 struct Tunnel {
     control: Arc<ControlPlane>,
     me: NodeId,
-    keypair: StaticKeypair,
+    keys: Arc<TunnelKeys>,
     settings: TunnelSettings,
     stats: Arc<TunnelStats>,
     directory: Directory,
@@ -109,28 +190,30 @@ pub async fn start(
         .context("opening the dataplane's map of tunnelled connections")?;
     let me = NodeId(control.raft().id());
     let record = peers::record(&identity.binding, config.port);
+    let public_key = record.public_key.clone();
+    let keys = Arc::new(TunnelKeys::new(identity.keypair, record));
     let stats = Arc::new(TunnelStats::default());
     control.set_tunnel(TunnelInfo {
         port: config.port,
         local_port: config.local_port,
-        public_key: record.public_key.clone(),
+        keys: Arc::clone(&keys),
         stats: Arc::clone(&stats),
     });
     let tunnel = Arc::new(Tunnel {
         control: Arc::clone(&control),
         me,
-        keypair: identity.keypair,
+        keys: Arc::clone(&keys),
         settings: TunnelSettings::default(),
         stats,
         directory: Directory::new(identity.ca),
         policy: CompiledPolicy::default(),
     });
-    tracing::info!(%peer_addr, %local_addr, public_key = %record.public_key, "tunnel ready");
+    tracing::info!(%peer_addr, %local_addr, %public_key, "tunnel ready");
     Ok(Running {
         tasks: vec![
             tokio::spawn(outbound::serve(Arc::clone(&tunnel), local, targets)),
             tokio::spawn(inbound::serve(tunnel, peers)),
-            tokio::spawn(publish(control, record)),
+            tokio::spawn(publish(control, keys)),
         ],
     })
 }
@@ -139,7 +222,7 @@ pub async fn start(
 pub struct TunnelInfo {
     port: u16,
     local_port: u16,
-    public_key: String,
+    keys: Arc<TunnelKeys>,
     stats: Arc<TunnelStats>,
 }
 
@@ -149,25 +232,62 @@ impl TunnelInfo {
         TunnelStatus {
             port: self.port,
             local_port: self.local_port,
-            public_key: self.public_key.clone(),
+            public_key: self.keys.record().public_key,
             counters: self.stats.snapshot(),
         }
     }
+
+    /// Moves the tunnel to the key of a renewed node `identity`: asks the
+    /// publication task to publish it, then waits up to `limit` for the
+    /// tunnel to use it. `Ok(true)` once it does, `Ok(false)` when the
+    /// publication is still pending (it goes on in the background: the
+    /// tunnel keeps the old key, whose binding stays valid until the old
+    /// certificate expires).
+    pub async fn renew(&self, identity: &NodeIdentity, limit: Duration) -> Result<bool> {
+        let keypair = identity.tunnel_keypair();
+        let binding = identity
+            .tunnel_key_binding()
+            .context("signing the new tunnel key with the new node key")?;
+        let record = peers::record(&binding, self.port);
+        let public_key = record.public_key.clone();
+        self.keys.wanted.send_replace((keypair, record));
+        let switched = tokio::time::timeout(limit, async {
+            while self.keys.record().public_key != public_key {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        Ok(switched.is_ok())
+    }
 }
 
-/// Publishes this node's key until the state holds it (the signature may
-/// differ: ECDSA signatures are randomised, and any valid one will do).
-async fn publish(control: Arc<ControlPlane>, record: TunnelKey) {
+/// Whether the state publishes `record` (the signature may differ: ECDSA
+/// signatures are randomised, and any valid one will do).
+fn published(control: &ControlPlane, record: &TunnelKey) -> bool {
+    control.with_state(|s| {
+        s.tunnel_keys.get(&record.node).is_some_and(|k| {
+            k.public_key == record.public_key
+                && k.port == record.port
+                && k.cert_pem == record.cert_pem
+        })
+    })
+}
+
+/// Keeps this node's wanted key published, and switches the tunnel to it
+/// once this node has applied its record. Runs until the tunnel stops.
+async fn publish(control: Arc<ControlPlane>, keys: Arc<TunnelKeys>) {
+    let mut wanted = keys.wanted.subscribe();
     loop {
-        let published = control.with_state(|s| {
-            s.tunnel_keys.get(&record.node).is_some_and(|k| {
-                k.public_key == record.public_key
-                    && k.port == record.port
-                    && k.cert_pem == record.cert_pem
-            })
-        });
-        if published {
-            return;
+        let (keypair, record) = wanted.borrow_and_update().clone();
+        if published(&control, &record) {
+            if keys.record().public_key != record.public_key {
+                keys.switch(keypair, record.clone());
+                tracing::info!(public_key = %record.public_key, "the tunnel uses its renewed key");
+            }
+            if wanted.changed().await.is_err() {
+                return;
+            }
+            continue;
         }
         if let Err(e) = control
             .write(Command::PublishTunnelKey(record.clone()))

@@ -101,7 +101,7 @@ async fn carry(tunnel: Arc<Tunnel>, app: TcpStream, target: TunnelTarget) {
     };
     let session = match connect(
         stream,
-        &tunnel.keypair,
+        &tunnel.keys.keypair(),
         peer.key,
         opening,
         &tunnel.settings,
