@@ -69,6 +69,8 @@ pub use compile::{
 pub use diff::{diff, Change, DiffEntry, PolicyDiff};
 pub use document::{DocIdentity, DocRule, DocZone, PolicyDocument, Secrets};
 pub use error::{DocumentError, ValidationError};
+#[cfg(feature = "openapi")]
+pub use flow::rule_ref_schema;
 pub use flow::{FlowFilter, FlowPeer, FlowProcess, FlowRecord, PeerClass};
 pub use ids::{IdentityId, NodeId, RuleId, RuleRef, ZoneId};
 pub use inventory::{

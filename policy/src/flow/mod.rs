@@ -174,7 +174,7 @@ pub struct FlowProcess {
 /// The schema of a [`RuleRef`] as a record writes it: `{"rule": N}` or the
 /// name of a built-in reason.
 #[cfg(feature = "openapi")]
-pub(crate) fn rule_ref_schema() -> utoipa::openapi::schema::Schema {
+pub fn rule_ref_schema() -> utoipa::openapi::schema::Schema {
     use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
 
     let user_rule = ObjectBuilder::new()
@@ -194,6 +194,7 @@ pub(crate) fn rule_ref_schema() -> utoipa::openapi::schema::Schema {
             "zone_isolation",
             "zone_default",
             "egress_checked",
+            "tunnel_unavailable",
         ]));
     let one_of = OneOfBuilder::new()
         .description(Some(
