@@ -22,6 +22,7 @@ mod inventory;
 mod inventory_cmd;
 mod node;
 mod policy_cmd;
+mod report;
 mod tokens;
 mod tunnel;
 mod visibility_cmd;

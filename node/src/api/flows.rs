@@ -1,6 +1,7 @@
 //! Flows and topology: `GET /v1/flows` (every node's flow records, merged),
-//! `GET /v1/flows/stream` (this node's records as JSON lines, live) and
-//! `GET /v1/topology` (the graph of who talks to whom, as JSON or DOT).
+//! `GET /v1/flows/stream` (this node's records as JSON lines, live),
+//! `GET /v1/topology` (the graph of who talks to whom, as JSON or DOT) and
+//! `GET /v1/rules/hits` (how often each rule decided, cluster-wide).
 
 use axum::body::Body;
 use axum::extract::{Query, RawQuery, State};
@@ -9,7 +10,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream;
 use serde::Deserialize;
-use stockade_policy::{to_dot, topology, FlowFilter, FlowRecord, Level, Topology};
+use stockade_policy::{
+    to_dot, topology, FlowFilter, FlowRecord, Level, NodeId, RuleId, RuleRef, Topology,
+};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -19,7 +22,10 @@ use crate::api::auth::Caller;
 use crate::api::error::{known_parameters, ApiError, ApiResult, ErrorBody};
 use crate::api::openapi::doc;
 use crate::api::AppState;
-use crate::flows::query::{cluster_flows, ClusterFlows, MissingNode, MAX_QUERY_LIMIT};
+use crate::flows::hits::{local_rule_hits, HitCounter, RuleHits};
+use crate::flows::query::{
+    cluster_flows, fan_out, ClusterFlows, FanOut, MissingNode, NodeQuery, MAX_QUERY_LIMIT,
+};
 
 /// The routes of this module.
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -27,6 +33,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_flows))
         .routes(routes!(stream_flows))
         .routes(routes!(get_topology))
+        .routes(routes!(rule_hits))
 }
 
 /// The filter's parameters (see [`FlowFilter`]).
@@ -259,4 +266,76 @@ async fn get_topology(
             format!("`{other}` is neither `json` nor `dot`"),
         )),
     }
+}
+
+/// Which records `GET /v1/rules/hits` counts.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HitsParams {
+    /// Only records last seen at or after this time (ms since the Unix
+    /// epoch); every record the flow logs hold without it.
+    since_ms: Option<u64>,
+}
+
+/// The reply of `GET /v1/rules/hits`.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct RuleHitsReply {
+    /// Every built-in reason, then every rule of the policy by number
+    /// (with zeros when it never decided), then rules the flow logs still
+    /// name but the policy no longer has.
+    pub hits: Vec<RuleHits>,
+    /// The nodes whose flow logs are counted.
+    pub answered: Vec<NodeId>,
+    /// The nodes whose are not: the counts are then too low.
+    pub missing: Vec<MissingNode>,
+}
+
+/// How often each rule, and each built-in reason, decided: the flow
+/// records of every node counted by deciding rule. Nodes that do not
+/// answer within 3 s are listed in `missing`.
+#[utoipa::path(
+    get,
+    path = "/v1/rules/hits",
+    tag = "rules",
+    params(HitsParams),
+    responses(
+        (status = 200, description = "The counts by rule and the nodes they come from", body = RuleHitsReply),
+        (status = 400, description = doc::BAD_QUERY, content(
+            (ErrorBody = "application/json"),
+            (String = "text/plain"),
+        )),
+        (status = 401, description = doc::UNAUTHORIZED, body = ErrorBody),
+    )
+)]
+async fn rule_hits(
+    State(app): State<AppState>,
+    _: Caller,
+    Query(params): Query<HitsParams>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<RuleHitsReply>> {
+    known_parameters(raw.as_deref(), &["since_ms"])?;
+    let since_ms = params.since_ms;
+    let FanOut { answers, missing } = fan_out(
+        &app.cluster,
+        None,
+        NodeQuery::RuleHits { since_ms },
+        move |control| local_rule_hits(control, since_ms),
+    )
+    .await;
+    let mut counter = HitCounter::default();
+    let built_in = (0..RuleId::FIRST_ALLOCATED).filter_map(RuleRef::from_raw);
+    let rules: Vec<RuleRef> = app
+        .cluster
+        .with_state(|state| state.rules.keys().map(|id| RuleRef::Rule(*id)).collect());
+    counter.include(built_in.chain(rules));
+    let mut answered = Vec::new();
+    for (node, hits) in answers {
+        counter.merge(hits);
+        answered.push(node);
+    }
+    Ok(Json(RuleHitsReply {
+        hits: counter.into_vec(),
+        answered,
+        missing,
+    }))
 }

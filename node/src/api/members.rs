@@ -1,6 +1,6 @@
 //! The cluster itself: status, members, API tokens and join tokens.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use stockade_policy::{AccessCommand, ApiToken, Command, JoinToken, NodeId, Role, MAX_VOTERS};
@@ -9,11 +9,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::Caller;
-use super::error::{ApiError, ApiResult, ErrorBody, JsonBody};
+use super::error::{known_parameters, ApiError, ApiResult, ErrorBody, JsonBody};
 use super::openapi::{doc, StatusSchema};
 use super::policy::{commit, WriteReply};
 use super::AppState;
 use crate::cluster::Status;
+use crate::flows::query::{fan_out, FanOut, MissingNode, NodeQuery};
+use crate::report::{local_report, NodeReport};
 use crate::tokens::{ApiTokenText, JoinTokenText};
 
 /// The routes of this module. Each handler's `#[utoipa::path]` gives its
@@ -21,6 +23,7 @@ use crate::tokens::{ApiTokenText, JoinTokenText};
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(status))
+        .routes(routes!(list_members))
         .routes(routes!(remove_member))
         .routes(routes!(set_voters))
         .routes(routes!(create_api_token))
@@ -41,6 +44,120 @@ pub fn routes() -> OpenApiRouter<AppState> {
 )]
 async fn status(State(app): State<AppState>, _: Caller) -> Json<Status> {
     Json(app.cluster.status())
+}
+
+/// One member as the cluster sees it, with its own report when it
+/// answered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberEntry {
+    /// Its node id.
+    pub id: NodeId,
+    /// Its name.
+    pub name: String,
+    /// Its advertised control-plane (QUIC) address.
+    pub address: String,
+    /// `voter` or `learner` in the Raft membership this node knows, or
+    /// `none` while it is recorded but not (or no longer) a member.
+    pub membership: String,
+    /// Whether it is the leader this node knows of.
+    pub leader: bool,
+    /// Milliseconds since this node last heard from it over Raft (absent
+    /// for this node itself, and until it has heard from it).
+    pub last_contact_ms: Option<u64>,
+    /// What it said about itself; absent when it did not answer (see
+    /// `missing`).
+    pub report: Option<NodeReport>,
+    /// How many log entries the policy in force in its kernel trails the
+    /// newest applied index of the cluster (`cluster_index`): 0 when the
+    /// latest policy is enforced there. Absent when it runs no dataplane
+    /// or did not answer.
+    pub dataplane_lag: Option<u64>,
+}
+
+/// The reply of `GET /v1/members`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MembersReply {
+    /// The node that answered.
+    pub node_id: NodeId,
+    /// The leader it knows of.
+    pub leader: Option<NodeId>,
+    /// The newest applied index any member reported: what lags are
+    /// measured against.
+    pub cluster_index: u64,
+    /// Every node recorded in the cluster state, by id.
+    pub members: Vec<MemberEntry>,
+    /// The members that did not answer within 3 s.
+    pub missing: Vec<MissingNode>,
+}
+
+/// Every member with its role, its `stockade` version, its applied index
+/// and the lag of its kernel dataplane behind the cluster, each node asked
+/// over QUIC. Nodes that do not answer within 3 s are listed in `missing`
+/// (their version and indexes are then unknown). Takes no query parameters.
+#[utoipa::path(
+    get,
+    path = "/v1/members",
+    tag = "cluster",
+    responses(
+        (status = 200, description = "The members and what each reported", body = MembersReply),
+        (status = 400, description = "A query parameter was given; there are none", body = ErrorBody),
+        (status = 401, description = doc::UNAUTHORIZED, body = ErrorBody),
+    )
+)]
+async fn list_members(
+    State(app): State<AppState>,
+    _: Caller,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<MembersReply>> {
+    known_parameters(raw.as_deref(), &[])?;
+    let FanOut { answers, missing } = fan_out(&app.cluster, None, NodeQuery::Report, |control| {
+        Ok::<_, String>(local_report(control))
+    })
+    .await;
+    let raft = app.cluster.raft().status();
+    let cluster_index = answers
+        .iter()
+        .filter_map(|(_, r): &(NodeId, NodeReport)| r.applied_index)
+        .chain(raft.applied_index)
+        .max()
+        .unwrap_or(0);
+    let mut reports: std::collections::BTreeMap<NodeId, NodeReport> = answers.into_iter().collect();
+    let nodes: Vec<_> = app
+        .cluster
+        .with_state(|state| state.nodes.values().cloned().collect());
+    let members = nodes
+        .into_iter()
+        .map(|node| {
+            let membership = if raft.voters.contains_key(&node.id.0) {
+                "voter"
+            } else if raft.learners.contains_key(&node.id.0) {
+                "learner"
+            } else {
+                "none"
+            };
+            let report = reports.remove(&node.id);
+            MemberEntry {
+                id: node.id,
+                name: node.name,
+                address: node.address.to_string(),
+                membership: membership.to_owned(),
+                leader: raft.leader == Some(node.id.0),
+                last_contact_ms: raft.last_contact_ms.get(&node.id.0).copied(),
+                dataplane_lag: report
+                    .as_ref()
+                    .and_then(|r| r.dataplane_index)
+                    .map(|index| cluster_index.saturating_sub(index)),
+                report,
+            }
+        })
+        .collect();
+    Ok(Json(MembersReply {
+        node_id: NodeId(raft.node_id),
+        leader: raft.leader.map(NodeId),
+        cluster_index,
+        members,
+        missing,
+    }))
 }
 
 /// Removes a node from the cluster: from the Raft membership, then from the

@@ -5,6 +5,7 @@
 //! and answers queries from the whole cluster.
 
 mod collect;
+pub mod hits;
 mod learn;
 pub mod names;
 pub mod query;

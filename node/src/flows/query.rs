@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use stockade_policy::{FlowFilter, FlowRecord, NodeId};
 use stockade_transport::Bytes;
@@ -13,6 +14,8 @@ use tokio::task::JoinSet;
 use utoipa::ToSchema;
 
 use crate::cluster::ControlPlane;
+use crate::flows::hits::local_rule_hits;
+use crate::report::local_report;
 
 /// Records one query returns at most, per node and merged.
 pub const MAX_QUERY_LIMIT: usize = 10_000;
@@ -20,18 +23,30 @@ pub const MAX_QUERY_LIMIT: usize = 10_000;
 /// How long a node has to answer before it counts as missing.
 const ANSWER_WITHIN: Duration = Duration::from_secs(3);
 
-/// A question one node asks another about what it observed.
+/// A question one node asks another about what it observed or runs.
+///
+/// A node that does not know a question (an older version) answers with an
+/// error, and the asking node reports it as missing.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeQuery {
     /// Its flow records that match, newest first; replies
     /// `Result<Vec<FlowRecord>, String>`.
     Flows {
-        /// Which records.
-        filter: FlowFilter,
+        /// Which records (boxed: the other questions are small).
+        filter: Box<FlowFilter>,
         /// How many at most.
         limit: usize,
     },
+    /// How often each rule decided in its flow log; replies
+    /// `Result<Vec<RuleHits>, String>`.
+    RuleHits {
+        /// Only records last seen at or after this time (ms since the
+        /// Unix epoch).
+        since_ms: Option<u64>,
+    },
+    /// Its version and indexes; replies `Result<NodeReport, String>`.
+    Report,
 }
 
 /// A node that did not answer a cluster-wide query.
@@ -78,12 +93,80 @@ pub fn local_flows(
 pub fn answer(control: &ControlPlane, request: &[u8]) -> Result<Bytes, String> {
     let query: NodeQuery =
         serde_json::from_slice(request).map_err(|e| format!("not a node query: {e}"))?;
-    let reply = match query {
-        NodeQuery::Flows { filter, limit } => local_flows(control, &filter, limit),
+    let encoded = match query {
+        NodeQuery::Flows { filter, limit } => {
+            serde_json::to_vec(&local_flows(control, &filter, limit))
+        }
+        NodeQuery::RuleHits { since_ms } => serde_json::to_vec(&local_rule_hits(control, since_ms)),
+        NodeQuery::Report => serde_json::to_vec(&Ok::<_, String>(local_report(control))),
     };
-    serde_json::to_vec(&reply)
+    encoded
         .map(Bytes::from)
-        .map_err(|e| format!("cannot encode the flow records: {e}"))
+        .map_err(|e| format!("cannot encode the answer: {e}"))
+}
+
+/// What every node answered to one question, and who did not answer.
+pub struct FanOut<T> {
+    /// The answers, by node, in node order.
+    pub answers: Vec<(NodeId, T)>,
+    /// The nodes that did not answer, in node order.
+    pub missing: Vec<MissingNode>,
+}
+
+/// Asks every node (or only `only`) `query` over QUIC, and this node
+/// itself through `local`, all at once; a node that does not answer within
+/// 3 s is missing.
+pub async fn fan_out<T, L>(
+    control: &Arc<ControlPlane>,
+    only: Option<NodeId>,
+    query: NodeQuery,
+    local: L,
+) -> FanOut<T>
+where
+    T: DeserializeOwned + Send + 'static,
+    L: FnOnce(&ControlPlane) -> Result<T, String> + Send + 'static,
+{
+    let me = NodeId(control.raft().id());
+    let nodes: Vec<_> = control.with_state(|state| {
+        state
+            .nodes
+            .values()
+            .filter(|n| only.is_none_or(|only| only == n.id))
+            .map(|n| (n.id, n.name.clone(), n.address))
+            .collect()
+    });
+    let mut asks = JoinSet::new();
+    let mut local = Some(local);
+    for (id, name, address) in nodes {
+        let control = Arc::clone(control);
+        if id == me {
+            let Some(local) = local.take() else { continue };
+            // Reading the log is file I/O: off the async workers.
+            asks.spawn_blocking(move || (id, name, local(&control)));
+        } else {
+            let query = query.clone();
+            asks.spawn(async move {
+                let answer = ask(&control, id, address, &query).await;
+                (id, name, answer)
+            });
+        }
+    }
+    let mut out = FanOut {
+        answers: Vec::new(),
+        missing: Vec::new(),
+    };
+    while let Some(done) = asks.join_next().await {
+        let Ok((node, name, answer)) = done else {
+            continue;
+        };
+        match answer {
+            Ok(answer) => out.answers.push((node, answer)),
+            Err(error) => out.missing.push(MissingNode { node, name, error }),
+        }
+    }
+    out.answers.sort_by_key(|(node, _)| *node);
+    out.missing.sort_by_key(|m| m.node);
+    out
 }
 
 /// Asks every node (or the one `filter.node` names) for its records.
@@ -93,46 +176,25 @@ pub async fn cluster_flows(
     limit: usize,
 ) -> ClusterFlows {
     let limit = limit.clamp(1, MAX_QUERY_LIMIT);
-    let me = NodeId(control.raft().id());
-    let nodes: Vec<_> = control.with_state(|state| {
-        state
-            .nodes
-            .values()
-            .filter(|n| filter.node.is_none_or(|only| only == n.id))
-            .map(|n| (n.id, n.name.clone(), n.address))
-            .collect()
-    });
-    let mut asks = JoinSet::new();
-    for (id, name, address) in nodes {
-        let control = Arc::clone(control);
-        let filter = filter.clone();
-        asks.spawn(async move {
-            let answer = if id == me {
-                local_flows(&control, &filter, limit)
-            } else {
-                ask(&control, id, address, filter, limit).await
-            };
-            (id, name, answer)
-        });
-    }
+    let query = NodeQuery::Flows {
+        filter: Box::new(filter.clone()),
+        limit,
+    };
+    let mine = filter.clone();
+    let FanOut { answers, missing } = fan_out(control, filter.node, query, move |control| {
+        local_flows(control, &mine, limit)
+    })
+    .await;
     let mut merged = ClusterFlows {
         records: Vec::new(),
         answered: Vec::new(),
-        missing: Vec::new(),
+        missing,
         truncated: false,
     };
-    while let Some(done) = asks.join_next().await {
-        let Ok((node, name, answer)) = done else {
-            continue;
-        };
-        match answer {
-            Ok(records) => {
-                merged.truncated |= records.len() >= limit;
-                merged.records.extend(records);
-                merged.answered.push(node);
-            }
-            Err(error) => merged.missing.push(MissingNode { node, name, error }),
-        }
+    for (node, records) in answers {
+        merged.truncated |= records.len() >= limit;
+        merged.records.extend(records);
+        merged.answered.push(node);
     }
     merged
         .records
@@ -141,26 +203,22 @@ pub async fn cluster_flows(
         merged.records.truncate(limit);
         merged.truncated = true;
     }
-    merged.answered.sort();
-    merged.missing.sort_by_key(|m| m.node);
     merged
 }
 
-async fn ask(
+async fn ask<T: DeserializeOwned>(
     control: &ControlPlane,
     node: NodeId,
     address: std::net::SocketAddr,
-    filter: FlowFilter,
-    limit: usize,
-) -> Result<Vec<FlowRecord>, String> {
-    let request = serde_json::to_vec(&NodeQuery::Flows { filter, limit })
-        .map_err(|e| format!("cannot encode the query: {e}"))?;
+    query: &NodeQuery,
+) -> Result<T, String> {
+    let request = serde_json::to_vec(query).map_err(|e| format!("cannot encode the query: {e}"))?;
     let call = control.endpoint().query(node.0, address, request.into());
     let reply = match tokio::time::timeout(ANSWER_WITHIN, call).await {
         Ok(Ok(reply)) => reply,
         Ok(Err(e)) => return Err(e.to_string()),
         Err(_) => return Err(format!("no answer within {}s", ANSWER_WITHIN.as_secs())),
     };
-    serde_json::from_slice::<Result<Vec<FlowRecord>, String>>(&reply)
+    serde_json::from_slice::<Result<T, String>>(&reply)
         .map_err(|e| format!("an unreadable answer: {e}"))?
 }

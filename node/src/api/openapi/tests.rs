@@ -34,6 +34,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/fingerprints"),
     ("delete", "/v1/fingerprints/{sha256}"),
     ("get", "/v1/rules"),
+    ("get", "/v1/rules/hits"),
     ("post", "/v1/rules"),
     ("get", "/v1/rules/{id}"),
     ("put", "/v1/rules/{id}"),
@@ -54,6 +55,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/policy"),
     ("put", "/v1/policy"),
     ("get", "/v1/status"),
+    ("get", "/v1/members"),
     ("get", "/v1/state/digest"),
     ("delete", "/v1/members/{id}"),
     ("put", "/v1/members/voters"),
@@ -187,6 +189,11 @@ fn key_schemas_exist_and_every_reference_resolves() {
         "VotersBody",
         "StateDigest",
         "Status",
+        "MembersReply",
+        "MemberEntry",
+        "NodeReport",
+        "RuleHitsReply",
+        "RuleHits",
         "Role",
         "Protocol",
         "Action",
@@ -263,7 +270,8 @@ fn reads_take_the_consistency_query_parameter() {
     let doc = document();
     for ((method, path), op) in operations(&doc) {
         // Not reads of the replicated state: the status, the document, the
-        // built-in templates, what the nodes' own flow logs hold, and the
+        // built-in templates, what the nodes' own flow logs hold (flows,
+        // topology, rule hits), what each member says of itself, and the
         // node's own certificate. The
         // state digest reads it, but its point is this node's own copy as
         // applied, whatever the leader has.
@@ -276,6 +284,8 @@ fn reads_take_the_consistency_query_parameter() {
             "/v1/flows/stream",
             "/v1/topology",
             "/v1/certs",
+            "/v1/rules/hits",
+            "/v1/members",
         ];
         if method != "get" || not_state.contains(&path.as_str()) {
             continue;
@@ -578,7 +588,73 @@ fn samples() -> Vec<(&'static str, Value)> {
                 tunnel: None,
             }),
         ),
+        ("MembersReply", value(&members_reply())),
+        (
+            "RuleHitsReply",
+            value(&crate::api::flows::RuleHitsReply {
+                hits: vec![
+                    crate::flows::hits::RuleHits {
+                        rule: stockade_policy::RuleRef::ZoneDefault,
+                        connections: 3,
+                        allowed: 0,
+                        denied: 3,
+                        records: 1,
+                        last_ms: 1_700_000_000_000,
+                    },
+                    crate::flows::hits::RuleHits::none(stockade_policy::RuleRef::Rule(RuleId(256))),
+                ],
+                answered: vec![stockade_policy::NodeId(1)],
+                missing: vec![missing_node()],
+            }),
+        ),
     ]
+}
+
+fn missing_node() -> crate::flows::query::MissingNode {
+    crate::flows::query::MissingNode {
+        node: stockade_policy::NodeId(2),
+        name: "n2".into(),
+        error: "no answer within 3s".into(),
+    }
+}
+
+/// One member that answered, with a dataplane, and one that did not.
+fn members_reply() -> crate::api::members::MembersReply {
+    use crate::api::members::{MemberEntry, MembersReply};
+    MembersReply {
+        node_id: stockade_policy::NodeId(1),
+        leader: Some(stockade_policy::NodeId(1)),
+        cluster_index: 42,
+        members: vec![
+            MemberEntry {
+                id: stockade_policy::NodeId(1),
+                name: "n1".into(),
+                address: "10.0.0.1:7400".into(),
+                membership: "voter".into(),
+                leader: true,
+                last_contact_ms: None,
+                report: Some(crate::report::NodeReport {
+                    version: "0.1.0".into(),
+                    role: "leader".into(),
+                    applied_index: Some(42),
+                    dataplane_index: Some(40),
+                    dataplane_error: None,
+                }),
+                dataplane_lag: Some(2),
+            },
+            MemberEntry {
+                id: stockade_policy::NodeId(2),
+                name: "n2".into(),
+                address: "10.0.0.2:7400".into(),
+                membership: "learner".into(),
+                leader: false,
+                last_contact_ms: Some(15),
+                report: None,
+                dataplane_lag: None,
+            },
+        ],
+        missing: vec![missing_node()],
+    }
 }
 
 #[test]
