@@ -15,6 +15,7 @@ mod cli;
 mod clock;
 mod cluster;
 mod config;
+mod console;
 mod dataplane;
 mod demo;
 mod flows;

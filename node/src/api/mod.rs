@@ -66,11 +66,14 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(openapi::routes())
 }
 
-/// The whole API.
+/// The whole API, and the web console that uses it (its static assets
+/// need no token; the data they show comes from the API, which does).
 pub fn router(cluster: Arc<ControlPlane>) -> Router {
     let (router, openapi) = api().split_for_parts();
-    router.with_state(AppState {
-        cluster,
-        openapi: Arc::new(openapi),
-    })
+    router
+        .with_state(AppState {
+            cluster,
+            openapi: Arc::new(openapi),
+        })
+        .merge(crate::console::routes())
 }
