@@ -9,7 +9,8 @@
 #   dataplane benchmark's peers), rsyslog with its TLS driver (the SIEM the
 #   alerting tests deliver to), graphviz (`stockade topology --svg` draws
 #   with its `dot`), wireguard-go and wireguard-tools (the tunnel
-#   benchmark's userspace WireGuard peer).
+#   benchmark's userspace WireGuard peer), chromium (the web console's test
+#   drives it headless).
 # - rustup: the nightly toolchain's rust-src (the eBPF crate builds `core`
 #   itself for bpfel-unknown-none), rustfmt and clippy on stable.
 # - bpf-linker, built against nightly's LLVM major.
@@ -29,7 +30,7 @@ llvm_major=$(rustc +nightly -vV | sed -n 's/^LLVM version: \([0-9]*\).*/\1/p')
 [ -n "$llvm_major" ] || fail "cannot read the LLVM version of rustc +nightly"
 
 missing=()
-for pkg in "llvm-${llvm_major}-dev" iproute2 iputils-ping curl bpftool iptables nftables rsyslog rsyslog-gnutls graphviz wireguard-go wireguard-tools; do
+for pkg in "llvm-${llvm_major}-dev" iproute2 iputils-ping curl bpftool iptables nftables rsyslog rsyslog-gnutls graphviz wireguard-go wireguard-tools chromium; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

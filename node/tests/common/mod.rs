@@ -3,6 +3,7 @@
 
 #![allow(dead_code, reason = "each test file uses its own part")]
 
+pub mod browser;
 pub mod capture;
 
 use std::path::{Path, PathBuf};
