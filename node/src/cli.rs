@@ -163,7 +163,7 @@ pub struct DemoArgs {
     pub follow: bool,
     /// The first of the three local ports that reach the nodes' admin API
     /// and console (node N at PORT + N - 1).
-    #[arg(long, default_value_t = 7480)]
+    #[arg(long, default_value_t = 7480, value_parser = clap::value_parser!(u16).range(1..=65533))]
     pub console_port: u16,
     /// Where the demo keeps its nodes' data, logs and binaries.
     #[arg(long, default_value = "/var/lib/stockade-demo")]

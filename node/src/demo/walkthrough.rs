@@ -345,3 +345,31 @@ fn summary(cluster: &Cluster, args: &DemoArgs, took: Duration) -> String {
         cluster.url(3),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use stockade_policy::{PolicyDocument, SinkTarget};
+
+    use super::*;
+
+    #[test]
+    fn the_demo_policy_is_valid_and_alerts_reach_the_demo_receiver() {
+        let doc = PolicyDocument::parse(POLICY).expect("the demo policy parses");
+        let sink = doc.sinks.first().expect("a sink");
+        let SinkTarget::Slack { webhook_url } = &sink.target else {
+            panic!("the demo's sink is Slack-compatible");
+        };
+        let receiver = format!(
+            "http://{}:{RECEIVER_PORT}/",
+            stockade_netlab::host_address(1)
+        );
+        assert!(webhook_url.0.starts_with(&receiver), "{receiver}");
+        for part in &PARTS {
+            assert!(
+                POLICY.contains(&format!("cgroup_path = \"/{}\"", part.name)),
+                "no identity rule for {}",
+                part.name
+            );
+        }
+    }
+}
