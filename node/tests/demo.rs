@@ -122,11 +122,20 @@ fn the_demo_learns_enforces_blocks_intruders_alerts_and_goes_away() {
     );
     let slack = std::fs::read_to_string(dir.join("slack.log")).expect("the receiver's log");
     assert!(slack.contains("Modified binary running"), "{slack}");
-    let denied = api(token, "/v1/flows?action=deny&port=5432");
-    assert!(
-        !denied["records"].as_array().is_none_or(Vec::is_empty),
-        "no denied flow records: {denied}"
-    );
+    // Each node collects its kernel's flow summaries every two seconds, so the
+    // records of the last refusals may still be on their way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let denied = api(token, "/v1/flows?action=deny&port=5432");
+        if !denied["records"].as_array().is_none_or(Vec::is_empty) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no denied flow records: {denied}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 
     // The database link went through the Noise tunnel.
     let topology = api(token, "/v1/topology?level=service");
