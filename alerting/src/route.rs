@@ -61,6 +61,7 @@ mod tests {
             apps: Vec::new(),
             classes: Vec::new(),
             max_per_minute: None,
+            audit: false,
         }
     }
 
@@ -80,6 +81,7 @@ mod tests {
             first_seen_ms: 0,
             last_seen_ms: 0,
             summary: "node 2 down".into(),
+            change: None,
         }
     }
 

@@ -471,6 +471,7 @@ mod tests {
             apps: vec![],
             classes: vec![],
             max_per_minute: None,
+            audit: false,
         })
         .apply(&mut state)
         .expect("valid sink");

@@ -30,6 +30,7 @@
 
 mod access;
 mod alert;
+mod audit;
 mod baseline;
 mod command;
 pub mod compile;
@@ -37,6 +38,7 @@ mod diff;
 mod document;
 mod error;
 mod flow;
+mod history;
 mod ids;
 mod inventory;
 mod model;
@@ -57,6 +59,10 @@ pub use alert::{
     Alert, AlertClass, AlertFlow, AlertId, AlertKind, AlertLog, AlertWorkload, Cursor, FlowEnd,
     NewAlert, MAX_ALERTS_PER_COMMAND,
 };
+pub use audit::{
+    command_kind, redacted_detail, AuditEntry, AuditFilter, AuditLog, Author, Outcome, Provenance,
+    MAX_DETAIL_CHARS,
+};
 pub use baseline::{
     propose, Baseline, BaselineEdge, EdgeKey, EdgeTarget, LinkChoice, LinkDecision, ObservedEdge,
     Proposal, ProposedLink, ProposedRule, LEARNED_RULE_OWNER, MAX_EDGES_PER_COMMAND,
@@ -72,6 +78,10 @@ pub use error::{DocumentError, ValidationError};
 #[cfg(feature = "openapi")]
 pub use flow::rule_ref_schema;
 pub use flow::{FlowFilter, FlowPeer, FlowProcess, FlowRecord, PeerClass};
+pub use history::{
+    ChangeCounts, DocEntry, PolicyHistory, PolicyVersion, Section, VersionChange, VersionMeta,
+    MAX_HISTORY_CHANGES,
+};
 pub use ids::{IdentityId, NodeId, RuleId, RuleRef, ZoneId};
 pub use inventory::{
     InventoryFilter, InventoryWorkload, ListeningPort, NodeInventory, WorkloadStatus,

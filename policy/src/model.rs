@@ -407,4 +407,9 @@ pub struct AlertSink {
     /// one digest message with a count. Unlimited when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_per_minute: Option<u32>,
+    /// Also deliver the audit log: every change made through the admin
+    /// API, as a `config_change` alert (info severity), whatever the
+    /// filters above say. Other sinks never receive those.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub audit: bool,
 }

@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::Access;
 use crate::alert::AlertLog;
+use crate::audit::AuditLog;
 use crate::baseline::Baseline;
+use crate::history::PolicyHistory;
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
 use crate::inventory::NodeInventory;
 use crate::tunnel::TunnelKey;
@@ -38,6 +40,15 @@ pub struct Settings {
     /// cannot grow the replicated state without bound.
     #[serde(default = "Settings::default_baseline_max_edges")]
     pub baseline_max_edges: u32,
+    /// How many entries the audit log keeps; the oldest are dropped first.
+    #[serde(default = "Settings::default_audit_retention")]
+    pub audit_retention: u32,
+    /// How many policy versions the history keeps (and so how far back a
+    /// rollback reaches); the oldest are dropped first, and also once the
+    /// versions held change more than
+    /// [`MAX_HISTORY_CHANGES`](crate::MAX_HISTORY_CHANGES) entries in all.
+    #[serde(default = "Settings::default_history_retention")]
+    pub history_retention: u32,
 }
 
 impl Settings {
@@ -46,6 +57,20 @@ impl Settings {
 
     /// Baseline edges kept when the settings do not say.
     pub const DEFAULT_BASELINE_MAX_EDGES: u32 = 50_000;
+
+    /// Audit entries kept when the settings do not say.
+    pub const DEFAULT_AUDIT_RETENTION: u32 = 10_000;
+
+    /// Policy versions kept when the settings do not say.
+    pub const DEFAULT_HISTORY_RETENTION: u32 = 500;
+
+    fn default_audit_retention() -> u32 {
+        Self::DEFAULT_AUDIT_RETENTION
+    }
+
+    fn default_history_retention() -> u32 {
+        Self::DEFAULT_HISTORY_RETENTION
+    }
 
     fn default_alert_retention() -> u32 {
         Self::DEFAULT_ALERT_RETENTION
@@ -62,6 +87,8 @@ impl Default for Settings {
             unmanaged_mode: Mode::Learn,
             alert_retention: Self::DEFAULT_ALERT_RETENTION,
             baseline_max_edges: Self::DEFAULT_BASELINE_MAX_EDGES,
+            audit_retention: Self::DEFAULT_AUDIT_RETENTION,
+            history_retention: Self::DEFAULT_HISTORY_RETENTION,
         }
     }
 }
@@ -113,6 +140,12 @@ pub struct ClusterState {
     /// Each node's Noise static key for the east-west tunnel.
     #[serde(default)]
     pub tunnel_keys: BTreeMap<NodeId, TunnelKey>,
+    /// The changes made through the admin API, newest last.
+    #[serde(default)]
+    pub audit: AuditLog,
+    /// The recent versions of the policy document, as reversible diffs.
+    #[serde(default)]
+    pub history: PolicyHistory,
 }
 
 impl Default for ClusterState {
@@ -143,6 +176,8 @@ impl ClusterState {
             inventory: BTreeMap::new(),
             baseline: Baseline::default(),
             tunnel_keys: BTreeMap::new(),
+            audit: AuditLog::default(),
+            history: PolicyHistory::default(),
         }
     }
 

@@ -187,6 +187,7 @@ fn command() -> impl Strategy<Value = Command> {
             apps: vec![],
             classes: vec![],
             max_per_minute: None,
+            audit: false,
         })),
         1 => (mode(), 5u32..40).prop_map(|(unmanaged_mode, alert_retention)| Command::SetSettings(Settings { unmanaged_mode, alert_retention, ..Settings::default() })),
         2 => (1u64..4, proptest::collection::vec((0u8..3, 1u64..5, any::<bool>()), 1..6))
@@ -205,6 +206,7 @@ fn command() -> impl Strategy<Value = Command> {
                 first_seen_ms: count,
                 last_seen_ms: count * 2,
                 summary: "seen".into(),
+                change: None,
             }).collect() }),
         1 => (pick(ZONES), 0u64..20).prop_map(|(zone, through)| Command::AckDelivery { sink: format!("{zone}-team"), through, at_ms: through }),
         2 => (1u64..4, proptest::collection::vec((edge_key(), 0u64..3, 0u64..50, 0u64..50), 1..5))

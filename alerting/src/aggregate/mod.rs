@@ -385,6 +385,7 @@ impl Issuer {
             first_seen_ms: tally.first_seen_ms,
             last_seen_ms: tally.last_seen_ms,
             summary,
+            change: None,
         }
     }
 }

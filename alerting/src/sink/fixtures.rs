@@ -69,6 +69,7 @@ pub(crate) fn flow_alert(seq: u64) -> Alert {
         first_seen_ms: 1_714_566_800_000,
         last_seen_ms: 1_714_566_896_789,
         summary: "prod/web/frontend tried pci/billing/db:5432 = denied | by rule 17\nagain".into(),
+        change: None,
     }
 }
 
@@ -95,6 +96,7 @@ pub(crate) fn binary_alert(seq: u64) -> Alert {
         first_seen_ms: 1_714_566_000_000,
         last_seen_ms: 1_714_566_000_000,
         summary: "unknown binary /tmp/x in zone dev".into(),
+        change: None,
     }
 }
 
@@ -115,5 +117,6 @@ pub(crate) fn node_alert(seq: u64) -> Alert {
         first_seen_ms: 1_000 + seq,
         last_seen_ms: 2_000 + seq,
         summary: format!("edge-2 missed {seq} heartbeats"),
+        change: None,
     }
 }

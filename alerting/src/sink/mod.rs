@@ -189,6 +189,7 @@ mod tests {
             apps: vec![],
             classes: vec![],
             max_per_minute: None,
+            audit: false,
         };
         let mut sink = Sink::new(&config).expect("a valid sink");
         assert_eq!(sink.name(), "siem");

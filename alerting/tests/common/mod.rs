@@ -25,6 +25,7 @@ pub fn sink(name: &str, target: SinkTarget) -> AlertSink {
         apps: vec![],
         classes: vec![],
         max_per_minute: None,
+        audit: false,
     }
 }
 

@@ -266,6 +266,7 @@ impl Delivery {
                 first_seen_ms: now,
                 last_seen_ms: now,
                 summary: format!("alert sink `{}` {detail}", self.name),
+                change: None,
             })
             .await;
     }

@@ -96,6 +96,7 @@ pub async fn watch(control: Arc<ControlPlane>, raiser: Raiser) {
                     first_seen_ms: now,
                     last_seen_ms: now,
                     summary,
+                    change: None,
                 })
                 .await;
         }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use super::{Alert, AlertClass, AlertFlow, AlertId, AlertKind, AlertWorkload};
+use crate::audit::AuditEntry;
 use crate::ids::NodeId;
 use crate::Severity;
 
@@ -47,6 +48,10 @@ pub struct NewAlert {
     pub last_seen_ms: u64,
     /// One line for people.
     pub summary: String,
+    /// The audit log entry, for a `config_change` alert (raised by the
+    /// state machine itself, never by a node).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Box<AuditEntry>>,
 }
 
 impl NewAlert {
@@ -66,6 +71,7 @@ impl NewAlert {
             first_seen_ms: self.first_seen_ms,
             last_seen_ms: self.last_seen_ms,
             summary: self.summary,
+            change: self.change,
         }
     }
 }
@@ -265,6 +271,7 @@ impl AlertLog {
             summary: format!(
                 "{dropped} undelivered alerts were dropped because the backlog holds {retention} ({breakdown})"
             ),
+            change: None,
         };
         self.records.insert(seq, summary.into_alert(seq));
     }
@@ -289,6 +296,7 @@ mod tests {
             first_seen_ms: id,
             last_seen_ms: id,
             summary: format!("alert {id}"),
+            change: None,
         }
     }
 

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::AuditEntry;
 use crate::ids::{NodeId, RuleRef};
 use crate::{Direction, IdentityName, L4Protocol, Severity, Sha256};
 
@@ -62,11 +63,14 @@ pub enum AlertKind {
     /// A node's kernel produced events faster than the node read them:
     /// this many flow or exec events were lost.
     EventsLost,
+    /// A change was made through the admin API (an audit log entry); only
+    /// sinks with `audit = true` receive these.
+    ConfigChange,
 }
 
 impl AlertKind {
     /// Every kind, for documentation and tests.
-    pub const ALL: [AlertKind; 10] = [
+    pub const ALL: [AlertKind; 11] = [
         AlertKind::PolicyViolation,
         AlertKind::BaselineDeviation,
         AlertKind::UnknownBinary,
@@ -77,6 +81,7 @@ impl AlertKind {
         AlertKind::SinkRecovered,
         AlertKind::BacklogOverflow,
         AlertKind::EventsLost,
+        AlertKind::ConfigChange,
     ];
 
     /// The kind's name as the API writes it (`policy_violation`, …).
@@ -92,6 +97,7 @@ impl AlertKind {
             AlertKind::SinkRecovered => "sink_recovered",
             AlertKind::BacklogOverflow => "backlog_overflow",
             AlertKind::EventsLost => "events_lost",
+            AlertKind::ConfigChange => "config_change",
         }
     }
 
@@ -108,6 +114,7 @@ impl AlertKind {
             AlertKind::SinkRecovered => "Alert sink recovered",
             AlertKind::BacklogOverflow => "Alert backlog overflowed",
             AlertKind::EventsLost => "Kernel events lost",
+            AlertKind::ConfigChange => "Configuration changed",
         }
     }
 }
@@ -240,6 +247,9 @@ pub struct Alert {
     pub last_seen_ms: u64,
     /// One line for people.
     pub summary: String,
+    /// The audit log entry, for a `config_change` alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<Box<AuditEntry>>,
 }
 
 impl Alert {

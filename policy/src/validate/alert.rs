@@ -36,6 +36,12 @@ pub(super) fn alerts(alerts: &[NewAlert], state: &ClusterState) -> Result {
         if !state.nodes.contains_key(&alert.node) {
             return fail(field("node"), format!("there is no node {}", alert.node));
         }
+        if alert.kind == crate::AlertKind::ConfigChange || alert.change.is_some() {
+            return fail(
+                field("kind"),
+                "config_change alerts come from the audit log, not from nodes",
+            );
+        }
         if alert.count == 0 {
             return fail(
                 field("count"),

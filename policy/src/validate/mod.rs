@@ -86,7 +86,11 @@ pub(crate) fn command(command: &Command, state: &ClusterState) -> Result {
             links, decision, ..
         } => baseline::decision(links, *decision, state),
         Command::Access(access) => access.validate(state),
-        Command::Batch { .. } => unreachable!("batches are validated by applying them to a copy"),
+        Command::Batch { .. } | Command::Audited { .. } | Command::RollbackPolicy { .. } => {
+            unreachable!(
+                "batches, audited commands and rollbacks are validated by `Command::validate`"
+            )
+        }
     }
 }
 
@@ -461,8 +465,11 @@ fn is_http_url(url: &str) -> bool {
 fn settings(settings: &Settings) -> Result {
     const RETENTION: std::ops::RangeInclusive<u32> = 10..=1_000_000;
     const BASELINE_EDGES: std::ops::RangeInclusive<u32> = 100..=1_000_000;
+    const HISTORY: std::ops::RangeInclusive<u32> = 2..=100_000;
     for (field, value, range) in [
         ("alert_retention", settings.alert_retention, RETENTION),
+        ("audit_retention", settings.audit_retention, RETENTION),
+        ("history_retention", settings.history_retention, HISTORY),
         (
             "baseline_max_edges",
             settings.baseline_max_edges,

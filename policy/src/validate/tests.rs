@@ -288,6 +288,7 @@ fn sinks_are_checked() {
         apps: vec![],
         classes: vec![],
         max_per_minute: None,
+        audit: false,
     };
     refused(
         Command::UpsertSink(sink(SinkTarget::Slack {
@@ -370,6 +371,7 @@ fn alerts_from_nodes_are_checked() {
         first_seen_ms: 10,
         last_seen_ms: 10,
         summary: "blocked".into(),
+        change: None,
     };
     let raise = |alerts| Command::RaiseAlerts { alerts };
     refused(raise(vec![]), "alerts", "no alert");

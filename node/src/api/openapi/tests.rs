@@ -402,6 +402,7 @@ fn samples() -> Vec<(&'static str, Value)> {
         apps: vec!["prod/billing".into()],
         classes: vec![],
         max_per_minute: None,
+        audit: false,
     };
     fn value<T: serde::Serialize>(v: &T) -> Value {
         serde_json::to_value(v).expect("a sample serializes")
