@@ -54,12 +54,14 @@ impl StateMachineStore {
         match entry.payload {
             EntryPayload::Blank => Response::done(),
             // Each command on its own, in order: a refused command leaves
-            // the state as it was and does not stop the ones after it.
+            // the state as it was and does not stop the ones after it. The
+            // entry's index is the policy version its changes make, which
+            // the audit log and the policy history record.
             EntryPayload::Normal(request) => Response {
                 results: request
                     .commands
                     .iter()
-                    .map(|command| command.apply(&mut machine.state))
+                    .map(|command| command.apply_logged(&mut machine.state, entry.log_id.index))
                     .collect(),
             },
             EntryPayload::Membership(membership) => {
