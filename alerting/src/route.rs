@@ -3,7 +3,7 @@
 //! A sink's filters narrow what it receives: a minimum severity, frequency
 //! classes, zones and apps. An empty list means no filter on that field.
 
-use stockade_policy::{Alert, AlertSink};
+use stockade_policy::{Alert, AlertKind, AlertSink};
 
 /// Whether `sink` wants `alert`: its severity reaches the sink's minimum,
 /// its class is among the sink's classes, and it concerns one of the sink's
@@ -12,7 +12,13 @@ use stockade_policy::{Alert, AlertSink};
 /// An alert that concerns no zone (about a node, a sink, the backlog) goes
 /// only to sinks with neither a zone nor an app filter: a sink scoped to
 /// some zones or apps is not told of the cluster at large.
+///
+/// A `config_change` alert (an audit log entry) goes to the sinks that ask
+/// for the audit log (`audit`), whatever their filters, and to no other.
 pub fn wants(sink: &AlertSink, alert: &Alert) -> bool {
+    if alert.kind == AlertKind::ConfigChange {
+        return sink.audit;
+    }
     if alert.severity < sink.min_severity {
         return false;
     }
@@ -168,6 +174,20 @@ mod tests {
         assert!(wants(&sink, &alert));
         sink.apps = vec!["prod/ledger".into()];
         assert!(!wants(&sink, &alert));
+    }
+
+    #[test]
+    fn config_changes_go_only_to_sinks_that_ask_for_the_audit_log() {
+        let mut alert = cluster_alert(AlertKind::ConfigChange);
+        alert.severity = Severity::Info;
+        let mut sink = sink();
+        assert!(!wants(&sink, &alert), "not asked for");
+        sink.audit = true;
+        sink.min_severity = Severity::Critical;
+        sink.zones = vec!["prod".into()];
+        assert!(wants(&sink, &alert), "whatever the filters say");
+        // Other alerts still meet the filters of an audit sink.
+        assert!(!wants(&sink, &cluster_alert(AlertKind::NodeDown)));
     }
 
     #[test]

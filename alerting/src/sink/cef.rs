@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
-use stockade_policy::{Alert, AlertKind, Severity};
+use stockade_policy::{Alert, AlertKind, AuditEntry, Outcome, Severity};
 
 use super::describe;
 use super::digest::Digest;
@@ -156,6 +156,9 @@ pub(crate) fn alert(alert: &Alert, ctx: &Context) -> String {
         }
         e.custom(1, "rule", describe::rule(flow));
     }
+    if let Some(change) = &alert.change {
+        config_change(&mut e, change);
+    }
     let workload_app = alert
         .workload
         .as_ref()
@@ -192,6 +195,29 @@ pub(crate) fn alert(alert: &Alert, ctx: &Context) -> String {
     }
     e.set("msg", &alert.summary);
     e.render()
+}
+
+/// The fields of an audit log entry: the token as the source user (`suser`
+/// its name, `suid` its id, `spriv` its role), the client's address, what
+/// was done (`act`), its outcome, the policy version and the command.
+fn config_change(e: &mut Event, change: &AuditEntry) {
+    e.set("suser", &change.author.token_name);
+    e.set("suid", &change.author.token_id);
+    e.set("spriv", change.author.role);
+    if let Some(address) = change.address {
+        e.address(address.ip(), Side::Src);
+        e.set("spt", address.port());
+    }
+    e.set("act", &change.kind);
+    e.set(
+        "outcome",
+        match change.outcome {
+            Outcome::Applied => "success",
+            Outcome::Refused { .. } => "failure",
+        },
+    );
+    e.custom(1, "policyVersion", change.version);
+    e.custom(3, "command", &change.detail);
 }
 
 /// The CEF message for a digest of a burst. `ids` is the text of the ids
@@ -259,6 +285,29 @@ mod tests {
             }
         }
         Some(out)
+    }
+
+    #[test]
+    fn a_config_change_names_the_token_its_address_and_the_version() {
+        let text = alert(&crate::sink::fixtures::config_change_alert(9), &ctx());
+        assert!(
+            text.starts_with("CEF:0|Stockade|Stockade|")
+                && text.contains("|config_change|Configuration changed|3|"),
+            "{text}"
+        );
+        for field in [
+            "suser=ci-bot",
+            "suid=abc123",
+            "spriv=operator",
+            "src=192.0.2.9",
+            "spt=41234",
+            "act=upsert_rule",
+            "outcome=success",
+            "cs1Label=policyVersion cs1=42",
+            "cs4Label=alertId cs4=audit-7",
+        ] {
+            assert!(text.contains(field), "{field} in {text}");
+        }
     }
 
     proptest! {

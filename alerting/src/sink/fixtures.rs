@@ -120,3 +120,24 @@ pub(crate) fn node_alert(seq: u64) -> Alert {
         change: None,
     }
 }
+
+/// `ci-bot` (operator) changed a rule from 192.0.2.9, making version 42.
+pub(crate) fn config_change_alert(seq: u64) -> Alert {
+    let change = stockade_policy::AuditEntry {
+        seq: 7,
+        version: 42,
+        at_ms: 1_714_566_896_789,
+        author: stockade_policy::Author {
+            token_id: "abc123".into(),
+            token_name: "ci-bot".into(),
+            role: stockade_policy::Role::Operator,
+        },
+        address: Some("192.0.2.9:41234".parse().expect("literal address")),
+        node: NodeId(1),
+        kind: "upsert_rule".into(),
+        detail: r#"{"op":"upsert_rule","id":17}"#.into(),
+        outcome: stockade_policy::Outcome::Applied,
+        policy_changed: true,
+    };
+    change.to_alert().into_alert(seq)
+}

@@ -123,6 +123,17 @@ pub(crate) fn message(alert: &Alert, ctx: &Context) -> Value {
         facts.push(("Flow", describe::flow(flow)));
         facts.push(("Rule", describe::rule(flow)));
     }
+    if let Some(change) = &alert.change {
+        facts.push((
+            "Token",
+            format!("{} ({})", change.author.token_name, change.author.role),
+        ));
+        if let Some(address) = change.address {
+            facts.push(("From", address.to_string()));
+        }
+        facts.push(("Change", change.kind.clone()));
+        facts.push(("Policy version", change.version.to_string()));
+    }
     facts.push(("Count", alert.count.to_string()));
     facts.push(("Class", alert.class.as_str().replace('_', " ")));
     let time = |ms| describe::timestamp(ms).unwrap_or_else(|| ms.to_string());

@@ -55,7 +55,8 @@ pub struct NewAlert {
 }
 
 impl NewAlert {
-    fn into_alert(self, seq: u64) -> Alert {
+    /// The alert as the log holds it at sequence number `seq`.
+    pub fn into_alert(self, seq: u64) -> Alert {
         Alert {
             id: self.id,
             seq,
