@@ -255,8 +255,13 @@ impl ControlPlane {
     }
 
     /// Removes a node from the Raft membership and the state. Returns the
-    /// log index of the last change.
-    pub async fn remove_member(&self, id: NodeId) -> Result<u64, WriteError> {
+    /// log index of the last change. `audit` wraps the state change (see
+    /// [`Command::Audited`]) when an API call asked for it.
+    pub async fn remove_member(
+        &self,
+        id: NodeId,
+        audit: impl FnOnce(Command) -> Command,
+    ) -> Result<u64, WriteError> {
         let status = self.raft.status();
         let mut index = 0;
         if status.voters.contains_key(&id.0) {
@@ -278,7 +283,7 @@ impl ControlPlane {
                 .index;
         }
         if self.with_state(|s| s.nodes.contains_key(&id)) {
-            index = self.write(Command::RemoveNode { id }).await?.index;
+            index = self.write(audit(Command::RemoveNode { id })).await?.index;
         }
         Ok(index)
     }

@@ -282,6 +282,8 @@ pub async fn run(config: &NodeConfig) -> Result<()> {
         "node running"
     );
     let app = crate::api::router(Arc::clone(&running.control));
+    // With connection info: the audit log records each client's address.
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -122,9 +122,20 @@ impl Default for Access {
 impl Access {
     /// The role of a presented token, if it is valid at `now_ms`.
     pub fn authenticate(&self, id: &str, secret_sha256: &Sha256, now_ms: u64) -> Option<Role> {
+        self.authenticate_token(id, secret_sha256, now_ms)
+            .map(|token| token.role)
+    }
+
+    /// The presented token (its name and role), if it is valid at `now_ms`.
+    pub fn authenticate_token(
+        &self,
+        id: &str,
+        secret_sha256: &Sha256,
+        now_ms: u64,
+    ) -> Option<&ApiToken> {
         let token = self.api_tokens.get(id)?;
         let live = token.expires_at_ms.is_none_or(|t| now_ms < t);
-        (live && token.secret_sha256 == *secret_sha256).then_some(token.role)
+        (live && token.secret_sha256 == *secret_sha256).then_some(token)
     }
 }
 

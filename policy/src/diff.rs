@@ -14,6 +14,7 @@ use crate::document::PolicyDocument;
 /// How one entry differs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Change {
     /// Only in the second document.
     Added {
@@ -36,6 +37,7 @@ pub enum Change {
 
 /// One entry that differs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DiffEntry {
     /// The section (`zone`, `rule`, …).
     pub section: &'static str,
@@ -47,6 +49,7 @@ pub struct DiffEntry {
 
 /// Every entry that differs between two documents, section by section.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyDiff {
     /// The entries, in document section order and then key order.
     pub entries: Vec<DiffEntry>,

@@ -231,6 +231,17 @@ impl PolicyDocument {
         }
     }
 
+    /// The same document with every secret replaced by
+    /// [`Secret::REDACTED`], for showing.
+    pub fn redacted(mut self) -> Self {
+        for sink in &mut self.sinks {
+            for secret in sink.target.secrets_mut() {
+                *secret = Secret(Secret::REDACTED.into());
+            }
+        }
+        self
+    }
+
     /// The batch of commands that makes the policy of `state` equal to this
     /// document, validated as a whole against `state`. The error names the
     /// document entry at fault, e.g. `rule[2].to.zone`.

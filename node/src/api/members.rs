@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 use super::auth::Caller;
 use super::error::{known_parameters, ApiError, ApiResult, ErrorBody, JsonBody};
 use super::openapi::{doc, StatusSchema};
-use super::policy::{commit, WriteReply};
+use super::policy::{audited, commit, WriteReply};
 use super::AppState;
 use crate::cluster::Status;
 use crate::flows::query::{fan_out, FanOut, MissingNode, NodeQuery};
@@ -184,7 +184,10 @@ async fn remove_member(
     Path(id): Path<u64>,
 ) -> ApiResult<Json<WriteReply>> {
     caller.require(Role::Admin)?;
-    let index = app.cluster.remove_member(NodeId(id)).await?;
+    let index = app
+        .cluster
+        .remove_member(NodeId(id), |c| audited(&app, &caller, c))
+        .await?;
     Ok(Json(WriteReply {
         index,
         applied: stockade_policy::Applied::Done,

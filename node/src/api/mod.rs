@@ -11,6 +11,7 @@
 //! (`GET /v1/openapi.json`) come from the same place.
 
 mod alerts;
+mod audit;
 mod auth;
 mod baseline;
 mod certs;
@@ -57,6 +58,7 @@ fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(policy::routes())
         .merge(alerts::routes())
+        .merge(audit::routes())
         .merge(inventory::routes())
         .merge(flows::routes())
         .merge(baseline::routes())

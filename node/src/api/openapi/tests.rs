@@ -43,6 +43,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("put", "/v1/sinks/{name}"),
     ("delete", "/v1/sinks/{name}"),
     ("get", "/v1/alerts"),
+    ("get", "/v1/audit"),
     ("get", "/v1/inventory"),
     ("get", "/v1/flows"),
     ("get", "/v1/flows/stream"),
@@ -54,6 +55,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/templates/{name}"),
     ("get", "/v1/policy"),
     ("put", "/v1/policy"),
+    ("get", "/v1/policy/history"),
+    ("get", "/v1/policy/history/{version}"),
+    ("post", "/v1/policy/rollback"),
     ("get", "/v1/status"),
     ("get", "/v1/members"),
     ("get", "/v1/state/digest"),
@@ -201,6 +205,12 @@ fn key_schemas_exist_and_every_reference_resolves() {
         "IdentityId",
         "RuleId",
         "NodeId",
+        "AuditReply",
+        "AuditEntry",
+        "HistoryReply",
+        "VersionReply",
+        "RollbackBody",
+        "PolicyDiff",
     ] {
         assert!(
             schemas.contains_key(name),
@@ -349,6 +359,28 @@ fn raft_status() -> RaftStatus {
     }
 }
 
+/// An audit entry of a refused change, with every optional field.
+fn audit_entry() -> stockade_policy::AuditEntry {
+    stockade_policy::AuditEntry {
+        seq: 3,
+        version: 42,
+        at_ms: 1_714_566_896_789,
+        author: stockade_policy::Author {
+            token_id: "abc123".into(),
+            token_name: "ci-bot".into(),
+            role: stockade_policy::Role::Operator,
+        },
+        address: Some("192.0.2.9:41234".parse().expect("an address")),
+        node: stockade_policy::NodeId(2),
+        kind: "remove_zone".into(),
+        detail: r#"{"op":"remove_zone","name":"dev"}"#.into(),
+        outcome: stockade_policy::Outcome::Refused {
+            reason: "name: no zone is named `dev`".into(),
+        },
+        policy_changed: false,
+    }
+}
+
 /// A sample of every body and reply type, as JSON, with the schema it must
 /// fit. Peers, port ranges, digests and secrets have hand-written schemas,
 /// so each of their forms is here.
@@ -407,7 +439,25 @@ fn samples() -> Vec<(&'static str, Value)> {
     fn value<T: serde::Serialize>(v: &T) -> Value {
         serde_json::to_value(v).expect("a sample serializes")
     }
+    let (mut before, mut after) = (
+        stockade_policy::PolicyDocument::default(),
+        stockade_policy::PolicyDocument::default(),
+    );
+    before.settings.audit_retention = 10;
+    after.zones.push(stockade_policy::DocZone {
+        id: Some(ZoneId(1)),
+        name: "prod".into(),
+        mode: Mode::Enforce,
+        description: String::new(),
+    });
     vec![
+        ("AuditEntry", value(&audit_entry())),
+        ("Alert", value(&audit_entry().to_alert().into_alert(7))),
+        (
+            "PolicyDiff",
+            value(&stockade_policy::diff(&before, &after)),
+        ),
+        ("RollbackBody", json!({ "to": 42 })),
         ("RuleSpec", value(&spec)),
         ("RuleSpec", value(&to_zone)),
         (

@@ -7,6 +7,7 @@
 
 mod document;
 mod endpoints;
+mod history;
 mod identities;
 mod rules;
 mod sinks;
@@ -14,7 +15,7 @@ pub(super) mod zones;
 
 use axum::Json;
 use serde::Serialize;
-use stockade_policy::{Applied, Command, Role};
+use stockade_policy::{Applied, Command, NodeId, Provenance, Role};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -41,6 +42,21 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .merge(sinks::routes())
         .merge(endpoints::routes())
         .merge(document::routes())
+        .merge(history::routes())
+}
+
+/// `command` with the provenance of `caller`'s request to this node: the
+/// token, the client's address and the time it arrived.
+pub(crate) fn audited(app: &AppState, caller: &Caller, command: Command) -> Command {
+    Command::Audited {
+        by: Provenance {
+            author: caller.author(),
+            address: caller.address,
+            node: NodeId(app.cluster.raft().id()),
+            at_ms: crate::clock::now_ms(),
+        },
+        command: Box::new(command),
+    }
 }
 
 /// Commits a policy change: needs the operator role (see [`commit`]).
@@ -49,8 +65,9 @@ async fn write(app: &AppState, caller: Caller, command: Command) -> ApiResult<Js
 }
 
 /// Checks the caller has `needed`, validates `command` against the local
-/// state (a quick 400 naming the field), commits it through Raft and
-/// replies with the log index it took effect at.
+/// state (a quick 400 naming the field), commits it through Raft with the
+/// caller's provenance (so it is in the audit log, in the same log entry)
+/// and replies with the log index it took effect at.
 pub(crate) async fn commit(
     app: &AppState,
     caller: Caller,
@@ -59,7 +76,7 @@ pub(crate) async fn commit(
 ) -> ApiResult<WriteReply> {
     caller.require(needed)?;
     app.cluster.with_state(|state| command.validate(state))?;
-    let written = app.cluster.write(command).await?;
+    let written = app.cluster.write(audited(app, &caller, command)).await?;
     Ok(WriteReply {
         index: written.index,
         applied: written.applied,
