@@ -64,6 +64,9 @@ pub enum Command {
     Policy(PolicyCommand),
     /// List the cluster's alerts with their delivery to each sink.
     Alerts(AlertsArgs),
+    /// List the changes made through the admin API: who (token name and
+    /// role), what, when, from where, and the policy version each made.
+    Audit(crate::audit_cmd::AuditArgs),
     /// Detach this node's eBPF hooks and remove everything it pinned (run
     /// with the node stopped).
     Uninstall(UninstallArgs),
@@ -91,6 +94,14 @@ pub enum PolicyCommand {
     /// List this machine's processes with the identity a policy document
     /// gives each (offline: no cluster needed).
     Inventory(LocalInventoryArgs),
+    /// List the cluster's policy versions held, with who made each.
+    History(crate::audit_cmd::HistoryArgs),
+    /// Show what one policy version changed (or, with `--document`, the
+    /// whole policy as it was then).
+    ShowVersion(crate::audit_cmd::ShowVersionArgs),
+    /// Restore the cluster's policy as it was at a version, as a new
+    /// version (nothing is rewritten).
+    Rollback(crate::audit_cmd::RollbackArgs),
 }
 
 /// Arguments of `stockade policy check`.

@@ -8,6 +8,7 @@
 mod admin_client;
 mod alerts;
 mod api;
+mod audit_cmd;
 mod baseline_cmd;
 mod certs;
 mod certs_cmd;
@@ -52,6 +53,16 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Decide(args)) => policy_cmd::decide(&args),
         Command::Policy(PolicyCommand::Default) => policy_cmd::print_default(),
         Command::Policy(PolicyCommand::Inventory(args)) => inventory_cmd::run(&args),
+        Command::Policy(PolicyCommand::History(args)) => {
+            audit_cmd::history(&args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Policy(PolicyCommand::ShowVersion(args)) => {
+            audit_cmd::show_version(&args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Policy(PolicyCommand::Rollback(args)) => {
+            audit_cmd::rollback(&args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Audit(args) => audit_cmd::audit(&args).map(|()| ExitCode::SUCCESS),
         Command::Uninstall(args) => uninstall(&args),
         Command::Demo(args) => demo::run(&args),
         Command::DemoSupport(args) => demo::support::run(&args).map(|()| ExitCode::SUCCESS),

@@ -226,7 +226,7 @@ fn since_ms(since: humantime::Duration) -> u64 {
 }
 
 /// A query-string value, percent-encoded.
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
