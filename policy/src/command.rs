@@ -11,10 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::access::AccessCommand;
 use crate::alert::NewAlert;
-use crate::audit::{self, Provenance};
+use crate::audit::Provenance;
 use crate::baseline::{learned_rules, EdgeKey, LinkChoice, ObservedEdge};
 use crate::error::ValidationError;
-use crate::history::{self, VersionMeta};
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
 use crate::inventory::NodeInventory;
 use crate::state::{ClusterState, Settings};
@@ -256,83 +255,6 @@ impl Command {
             state.policy_revision += 1;
         }
         Ok(self.apply_valid(state))
-    }
-
-    /// Applies the command as the entry at log index `version` (what the
-    /// state machine does): like [`Command::apply`], and besides, a change
-    /// to the policy document is recorded in the policy history as
-    /// `version`, and an [audited](Command::Audited) command in the audit
-    /// log, whatever its outcome. The time recorded is the one the command
-    /// carries: applying never reads a clock.
-    pub fn apply_logged(
-        &self,
-        state: &mut ClusterState,
-        version: u64,
-    ) -> Result<Applied, ValidationError> {
-        let (by, inner) = match self {
-            Command::Audited { by, command } => (Some(by), command.as_ref()),
-            other => (None, other),
-        };
-        let before = inner.touches_document().then(|| history::snapshot(state));
-        let result = self.apply(state);
-        let mut changed = false;
-        if let (Some(before), Ok(_)) = (before, &result) {
-            let after = history::snapshot(state);
-            if before != after {
-                changed = true;
-                let meta = VersionMeta {
-                    at_ms: by.map(|b| b.at_ms),
-                    author: by.map(|b| b.author.clone()),
-                    rollback_to: match inner {
-                        Command::RollbackPolicy { to } => Some(*to),
-                        _ => None,
-                    },
-                };
-                let retention = state.settings.history_retention as usize;
-                state
-                    .history
-                    .record(version, meta, &before, &after, retention);
-            }
-        }
-        if let Some(by) = by {
-            audit::record(state, version, by, inner, &result, changed);
-        }
-        result
-    }
-
-    /// Whether applying the command may change the policy document (and
-    /// so make a version of the policy history). Spelt out for every kind,
-    /// so that a new command must be classified.
-    fn touches_document(&self) -> bool {
-        match self {
-            Command::UpsertZone { .. }
-            | Command::RemoveZone { .. }
-            | Command::DefineIdentity { .. }
-            | Command::RemoveIdentity { .. }
-            | Command::UpsertIdentityRule(_)
-            | Command::RemoveIdentityRule { .. }
-            | Command::RegisterFingerprint(_)
-            | Command::RemoveFingerprint { .. }
-            | Command::UpsertRule { .. }
-            | Command::RemoveRule { .. }
-            | Command::UpsertSink(_)
-            | Command::RemoveSink { .. }
-            | Command::SetSettings(_)
-            | Command::RollbackPolicy { .. } => true,
-            Command::DecideLinks { decision, .. } => *decision == LinkChoice::Accept,
-            Command::Batch { commands } => commands.iter().any(Command::touches_document),
-            Command::Audited { command, .. } => command.touches_document(),
-            Command::UpsertEndpoint(_)
-            | Command::RemoveEndpoint { .. }
-            | Command::UpsertNode(_)
-            | Command::RemoveNode { .. }
-            | Command::RaiseAlerts { .. }
-            | Command::AckDelivery { .. }
-            | Command::ReportInventory(_)
-            | Command::PublishTunnelKey(_)
-            | Command::LearnEdges { .. }
-            | Command::Access(_) => false,
-        }
     }
 
     /// Whether the command changes anything but the alert log and the

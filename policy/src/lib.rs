@@ -41,6 +41,7 @@ mod flow;
 mod history;
 mod ids;
 mod inventory;
+mod logged;
 mod model;
 #[cfg(feature = "openapi")]
 mod openapi;
