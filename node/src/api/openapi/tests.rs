@@ -453,10 +453,7 @@ fn samples() -> Vec<(&'static str, Value)> {
     vec![
         ("AuditEntry", value(&audit_entry())),
         ("Alert", value(&audit_entry().to_alert().into_alert(7))),
-        (
-            "PolicyDiff",
-            value(&stockade_policy::diff(&before, &after)),
-        ),
+        ("PolicyDiff", value(&stockade_policy::diff(&before, &after))),
         ("RollbackBody", json!({ "to": 42 })),
         ("RuleSpec", value(&spec)),
         ("RuleSpec", value(&to_zone)),
