@@ -6,6 +6,7 @@ pub mod encode;
 pub mod local;
 pub mod reconcile;
 mod sockets;
+pub mod usage;
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use stockade_policy::{Subject, WorkloadKey};
 
 pub use local::LocalScan;
 pub use reconcile::DataplaneStatus;
+pub use usage::MapUsage;
 
 /// What the reconciler last saw on this node and what it made of it: the
 /// scan, and the subject (identity and zone) each workload was compiled

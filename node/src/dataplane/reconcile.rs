@@ -67,6 +67,8 @@ pub struct DataplaneStatus {
     pub attachment: String,
     /// Entries the maps should hold now, over all maps.
     pub entries: usize,
+    /// Each enforcement map's entries (as last written) and capacity.
+    pub maps: Vec<super::MapUsage>,
     /// `MapContents::enforcement_digest` of the maps as last written
     /// successfully (those of `index`): lowercase hex SHA-256 over every
     /// map but the processes one. Comparing it with the digest of the
@@ -313,6 +315,7 @@ impl Reconciler {
                 }
                 self.status.index = index;
                 self.status.entries = maps.len();
+                self.status.maps = super::usage::enforcement(&maps);
                 // Hashing costs a fraction of the compilation before it.
                 self.status.maps_digest = maps.enforcement_digest();
                 self.status.error = None;

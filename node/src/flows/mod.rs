@@ -131,6 +131,9 @@ fn collect_once(
             return None;
         }
     };
+    if let Some(store) = control.flows() {
+        store.set_summaries(summaries.len());
+    }
     let view = Arc::clone(&sources.view.borrow());
     let records = control.with_state(|state| {
         let recent = sources

@@ -42,6 +42,7 @@ struct Counters {
     records: AtomicU64,
     connections: AtomicU64,
     write_errors: AtomicU64,
+    summaries: AtomicU64,
 }
 
 /// The flow part of `GET /v1/status`.
@@ -66,6 +67,8 @@ pub struct FlowStatus {
     pub dropped_records: u64,
     /// Records found damaged on disk and skipped.
     pub corrupt_records: u64,
+    /// Flow summaries the kernel's map held at the last collection.
+    pub summaries: u64,
 }
 
 impl FlowStore {
@@ -125,6 +128,14 @@ impl FlowStore {
         self.counters
             .events_read
             .fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// Records how many flow summaries the kernel's map held when last
+    /// read.
+    pub fn set_summaries(&self, summaries: usize) {
+        self.counters
+            .summaries
+            .store(summaries as u64, Ordering::Relaxed);
     }
 
     /// The records that match `filter`, newest first, at most `limit`.
@@ -188,6 +199,7 @@ impl FlowStore {
             oldest_ms,
             dropped_records,
             corrupt_records,
+            summaries: c.summaries.load(Ordering::Relaxed),
         }
     }
 }

@@ -593,6 +593,11 @@ fn samples() -> Vec<(&'static str, Value)> {
                     pin_dir: "/sys/fs/bpf/stockade".into(),
                     attachment: "adopted".into(),
                     entries: 40,
+                    maps: vec![crate::dataplane::MapUsage {
+                        map: "policy".into(),
+                        entries: 30,
+                        capacity: 1 << 19,
+                    }],
                     maps_digest: "ab".repeat(32),
                     allowed: 7,
                     denied: 1,
@@ -606,6 +611,7 @@ fn samples() -> Vec<(&'static str, Value)> {
                     log_bytes: 4096,
                     log_records: 12,
                     oldest_ms: Some(1_700_000_000_000),
+                    summaries: 5,
                     ..crate::flows::FlowStatus::default()
                 }),
                 tunnel: Some(crate::tunnel::TunnelStatus {
