@@ -22,6 +22,7 @@ mod demo;
 mod flows;
 mod inventory;
 mod inventory_cmd;
+mod metrics;
 mod node;
 mod policy_cmd;
 mod report;

@@ -19,6 +19,7 @@ mod error;
 mod flows;
 mod inventory;
 mod members;
+mod metrics;
 mod openapi;
 mod policy;
 mod state;
@@ -65,6 +66,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(members::routes())
         .merge(certs::routes())
         .merge(state::routes())
+        .merge(metrics::routes())
         .merge(openapi::routes())
 }
 

@@ -83,6 +83,7 @@ pub mod doc {
         (name = "cluster", description = "Status and membership"),
         (name = "tokens", description = "API tokens and join tokens"),
         (name = "certificates", description = "This node's certificate and its renewal"),
+        (name = "metrics", description = "This node's metrics, for Prometheus"),
         (name = "openapi", description = "This document"),
     )
 )]

@@ -69,6 +69,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/tokens/{id}"),
     ("post", "/v1/join-tokens"),
     ("get", "/v1/openapi.json"),
+    ("get", "/metrics"),
 ];
 
 const METHODS: &[&str] = &[
@@ -296,6 +297,7 @@ fn reads_take_the_consistency_query_parameter() {
             "/v1/certs",
             "/v1/rules/hits",
             "/v1/members",
+            "/metrics",
         ];
         if method != "get" || not_state.contains(&path.as_str()) {
             continue;
