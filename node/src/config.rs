@@ -12,6 +12,8 @@ use anyhow::{bail, Context as _, Result};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use crate::logging::LogFormat;
+
 /// What a node needs to know to run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -33,6 +35,8 @@ pub struct NodeConfig {
     /// The Noise tunnel's ports; `None` without a dataplane (nothing could
     /// send connections into it) or when turned off.
     pub tunnel: Option<TunnelConfig>,
+    /// How the daemon writes its log lines.
+    pub log_format: LogFormat,
 }
 
 /// Where the Noise tunnel listens.
@@ -91,6 +95,8 @@ struct FileConfig {
     tunnel_port: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tunnel_local_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    log_format: Option<LogFormat>,
 }
 
 /// The node settings on the command line; each can also come from its
@@ -141,6 +147,10 @@ pub struct NodeArgs {
     /// [default: 7402].
     #[arg(long, env = "STOCKADE_TUNNEL_LOCAL_PORT")]
     pub tunnel_local_port: Option<u16>,
+    /// Log lines as `text` or `json` (one object per line), each with the
+    /// node's id and name [default: text].
+    #[arg(long, env = "STOCKADE_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
 }
 
 impl NodeArgs {
@@ -193,6 +203,7 @@ impl NodeArgs {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 7480))),
             snapshot_every: self.snapshot_every.or(file.snapshot_every).unwrap_or(1000),
             tunnel: tunnel_on.then_some(tunnel),
+            log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             dataplane: dataplane_on.then(|| DataplaneConfig {
                 cgroup: self.cgroup.clone().or(file.cgroup),
                 pin_dir: self
@@ -225,6 +236,7 @@ impl NodeConfig {
             tunnel: self.dataplane.as_ref().map(|_| self.tunnel.is_some()),
             tunnel_port: self.tunnel.map(|t| t.port),
             tunnel_local_port: self.tunnel.map(|t| t.local_port),
+            log_format: Some(self.log_format),
         };
         toml::to_string(&file).context("writing the settings as TOML")
     }
@@ -402,6 +414,7 @@ mod tests {
             snapshot_every: Some(77),
             cgroup: Some("/sys/fs/cgroup/stockade".into()),
             tunnel_port: Some(7501),
+            log_format: Some(LogFormat::Json),
             ..NodeArgs::default()
         }
         .resolve()

@@ -22,6 +22,7 @@ mod demo;
 mod flows;
 mod inventory;
 mod inventory_cmd;
+mod logging;
 mod metrics;
 mod node;
 mod policy_cmd;
@@ -30,25 +31,50 @@ mod tokens;
 mod tunnel;
 mod visibility_cmd;
 
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
 use anyhow::Context as _;
 use cli::{Cli, Command, PolicyCommand, TokenCommand};
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("STOCKADE_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
     let cli = Cli::parse();
+    // A node's commands log as its settings say, with its name; the
+    // others as STOCKADE_LOG_FORMAT says.
     let outcome = match cli.command {
+        Command::Init(args) => args.resolve().and_then(|config| {
+            start_logging(&config);
+            block_on(node::init(&config))
+        }),
+        Command::Start(args) => node::start_config(&args).and_then(|config| {
+            start_logging(&config);
+            block_on(node::run(&config))
+        }),
+        Command::Join(args) => join(&args),
+        command => {
+            logging::init(logging::LogFormat::from_env());
+            tool(command)
+        }
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Installs the log subscriber of a node with `config`.
+fn start_logging(config: &config::NodeConfig) {
+    logging::init(config.log_format);
+    logging::set_node_name(&config.name);
+}
+
+/// Runs a command that is not a node's life (`init`, `start`, `join`).
+fn tool(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Policy(PolicyCommand::Check(args)) => policy_cmd::check(&args),
         Command::Policy(PolicyCommand::Diff(args)) => policy_cmd::diff(&args),
         Command::Policy(PolicyCommand::Decide(args)) => policy_cmd::decide(&args),
@@ -67,13 +93,6 @@ fn main() -> ExitCode {
         Command::Uninstall(args) => uninstall(&args),
         Command::Demo(args) => demo::run(&args),
         Command::DemoSupport(args) => demo::support::run(&args).map(|()| ExitCode::SUCCESS),
-        Command::Init(args) => args
-            .resolve()
-            .and_then(|config| block_on(node::init(&config))),
-        Command::Start(args) => {
-            node::start_config(&args).and_then(|config| block_on(node::run(&config)))
-        }
-        Command::Join(args) => join(&args),
         Command::Token(TokenCommand::Create(args)) => {
             admin_client::create_join_token(&args).map(|()| ExitCode::SUCCESS)
         }
@@ -88,12 +107,8 @@ fn main() -> ExitCode {
         Command::Baseline(command) => baseline_cmd::run(&command).map(|()| ExitCode::SUCCESS),
         Command::Template(command) => baseline_cmd::template(&command).map(|()| ExitCode::SUCCESS),
         Command::Fingerprint(args) => admin_client::fingerprint(&args).map(|()| ExitCode::SUCCESS),
-    };
-    match outcome {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+        Command::Init(_) | Command::Start(_) | Command::Join(_) => {
+            anyhow::bail!("a node's life is not a tool: this is a bug")
         }
     }
 }
@@ -110,6 +125,7 @@ fn block_on(
 fn join(args: &cli::JoinArgs) -> anyhow::Result<ExitCode> {
     let token: tokens::JoinTokenText = args.token.parse()?;
     let config = args.node.resolve()?;
+    start_logging(&config);
     block_on(node::join(&config, &token, args.member))
 }
 

@@ -105,6 +105,7 @@ struct Running {
 async fn run_control_plane(config: &NodeConfig) -> Result<Running> {
     install_crypto_provider();
     let (ca, identity) = load_identity(&config.data_dir)?;
+    crate::logging::set_node_id(identity.node_id());
     let tunnel = TunnelIdentity {
         keypair: identity.tunnel_keypair(),
         binding: identity
