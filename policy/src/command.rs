@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::AccessCommand;
 use crate::alert::NewAlert;
 use crate::audit::Provenance;
+use crate::backup::{check_restore, BackupRecord};
 use crate::baseline::{learned_rules, EdgeKey, LinkChoice, ObservedEdge};
 use crate::error::ValidationError;
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
@@ -151,6 +152,23 @@ pub enum Command {
     },
     /// A change to tokens, the certificate authority or the voter target.
     Access(AccessCommand),
+    /// Replace the durable part of the state (see [`crate::DurableState`]) with a
+    /// backup's, on every node at one log index. The backup is checked
+    /// (format, checksum, cluster, signature) before anything changes.
+    Restore {
+        /// The backup file, as [`crate::Backup::write`] wrote it.
+        backup: String,
+        /// Accept another cluster's backup (a disaster restore into a new
+        /// cluster); its signature cannot be checked, only its checksum.
+        #[serde(default)]
+        allow_foreign: bool,
+        /// The API token (by id) of the admin who restores: kept even when
+        /// the backup does not hold it, so the restore locks nobody out.
+        #[serde(default)]
+        keep_token: Option<String>,
+    },
+    /// Record that a backup was taken.
+    RecordBackup(BackupRecord),
     /// Several commands that take effect together or not at all.
     Batch {
         /// The commands, applied in order.
@@ -268,6 +286,7 @@ impl Command {
                 | Command::LearnEdges { .. }
                 | Command::ReportInventory(_)
                 | Command::PublishTunnelKey(_)
+                | Command::RecordBackup(_)
                 | Command::DecideLinks {
                     decision: LinkChoice::Snooze | LinkChoice::Deny,
                     ..
@@ -422,6 +441,23 @@ impl Command {
                 Some(node) => Applied::Node(node),
                 None => Applied::Done,
             },
+            Command::Restore {
+                backup,
+                allow_foreign,
+                keep_token,
+            } => {
+                // Checked by `validate::command` just before: the same
+                // checks on the same state cannot fail now.
+                match check_restore(&backup, allow_foreign, keep_token.as_deref(), state) {
+                    Ok(durable) => durable.put_into(state, keep_token.as_deref()),
+                    Err(e) => unreachable!("a validated restore failed: {e}"),
+                }
+                Applied::Done
+            }
+            Command::RecordBackup(record) => {
+                state.last_backup = Some(record);
+                Applied::Done
+            }
             Command::Batch { .. } | Command::Audited { .. } | Command::RollbackPolicy { .. } => {
                 unreachable!("batches, audited commands and rollbacks are applied by `apply`")
             }

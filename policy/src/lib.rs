@@ -31,6 +31,7 @@
 mod access;
 mod alert;
 mod audit;
+pub mod backup;
 mod baseline;
 mod command;
 pub mod compile;
@@ -63,6 +64,10 @@ pub use alert::{
 pub use audit::{
     command_kind, redacted_detail, AuditEntry, AuditFilter, AuditLog, Author, Outcome, Provenance,
     MAX_DETAIL_CHARS,
+};
+pub use backup::{
+    durable_digest, Backup, BackupError, BackupHeader, BackupRecord, DurableState,
+    BACKUP_FORMAT_VERSION, BACKUP_MAGIC,
 };
 pub use baseline::{
     propose, Baseline, BaselineEdge, EdgeKey, EdgeTarget, LinkChoice, LinkDecision, ObservedEdge,

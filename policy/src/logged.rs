@@ -70,7 +70,8 @@ impl Command {
             | Command::UpsertSink(_)
             | Command::RemoveSink { .. }
             | Command::SetSettings(_)
-            | Command::RollbackPolicy { .. } => true,
+            | Command::RollbackPolicy { .. }
+            | Command::Restore { .. } => true,
             Command::DecideLinks { decision, .. } => *decision == LinkChoice::Accept,
             Command::Batch { commands } => commands.iter().any(Command::touches_document),
             Command::Audited { command, .. } => command.touches_document(),
@@ -82,6 +83,7 @@ impl Command {
             | Command::AckDelivery { .. }
             | Command::ReportInventory(_)
             | Command::PublishTunnelKey(_)
+            | Command::RecordBackup(_)
             | Command::LearnEdges { .. }
             | Command::Access(_) => false,
         }

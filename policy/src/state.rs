@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::Access;
 use crate::alert::AlertLog;
 use crate::audit::AuditLog;
+use crate::backup::BackupRecord;
 use crate::baseline::Baseline;
 use crate::history::PolicyHistory;
 use crate::ids::{IdentityId, NodeId, RuleId, ZoneId};
@@ -146,6 +147,9 @@ pub struct ClusterState {
     /// The recent versions of the policy document, as reversible diffs.
     #[serde(default)]
     pub history: PolicyHistory,
+    /// The last backup taken, as the node that took it recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_backup: Option<BackupRecord>,
 }
 
 impl Default for ClusterState {
@@ -178,6 +182,7 @@ impl ClusterState {
             tunnel_keys: BTreeMap::new(),
             audit: AuditLog::default(),
             history: PolicyHistory::default(),
+            last_backup: None,
         }
     }
 

@@ -86,6 +86,18 @@ pub(crate) fn command(command: &Command, state: &ClusterState) -> Result {
             links, decision, ..
         } => baseline::decision(links, *decision, state),
         Command::Access(access) => access.validate(state),
+        Command::Restore {
+            backup,
+            allow_foreign,
+            keep_token,
+        } => crate::backup::check_restore(backup, *allow_foreign, keep_token.as_deref(), state)
+            .map(drop),
+        Command::RecordBackup(record) => {
+            match record.file.is_empty() || record.file.contains('/') {
+                true => fail("file", "must be a file name, not empty and without `/`"),
+                false => Ok(()),
+            }
+        }
         Command::Batch { .. } | Command::Audited { .. } | Command::RollbackPolicy { .. } => {
             unreachable!(
                 "batches, audited commands and rollbacks are validated by `Command::validate`"
