@@ -41,6 +41,34 @@ pub(crate) fn put_text(api: &ApiArgs, path: &str, body: &str) -> Result<Value> {
         .with_context(|| format!("reading the reply of {path}"))
 }
 
+/// `GET`s raw bytes (a backup file) from the admin API.
+pub(crate) fn get_bytes(api: &ApiArgs, path: &str) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let url = format!("{}{path}", api.url.trim_end_matches('/'));
+    match authorized(api, "GET", &url).call() {
+        Ok(reply) => {
+            let mut bytes = Vec::new();
+            reply
+                .into_reader()
+                .take(1 << 30)
+                .read_to_end(&mut bytes)
+                .with_context(|| format!("reading the reply of {url}"))?;
+            Ok(bytes)
+        }
+        Err(e) => reply_text("GET", &url, Err(e)).map(String::into_bytes),
+    }
+}
+
+/// Sends raw bytes (a backup file) to the admin API and reads its JSON reply.
+pub(crate) fn send_bytes(api: &ApiArgs, method: &str, path: &str, body: &[u8]) -> Result<Value> {
+    let url = format!("{}{path}", api.url.trim_end_matches('/'));
+    let sent = authorized(api, method, &url)
+        .set("Content-Type", "application/octet-stream")
+        .send_bytes(body);
+    serde_json::from_str(&reply_text(method, &url, sent)?)
+        .with_context(|| format!("reading the reply of {path}"))
+}
+
 fn authorized(api: &ApiArgs, method: &str, url: &str) -> ureq::Request {
     ureq::request(method, url).set("Authorization", &format!("Bearer {}", api.token))
 }

@@ -67,6 +67,13 @@ pub enum Command {
     /// List the changes made through the admin API: who (token name and
     /// role), what, when, from where, and the policy version each made.
     Audit(crate::audit_cmd::AuditArgs),
+    /// Write a backup of the whole cluster state (policy, identities,
+    /// fingerprints, sinks with their secrets, API tokens): versioned,
+    /// checksummed and signed by the cluster.
+    Backup(crate::backup_cmd::BackupArgs),
+    /// Restore a backup on every node at once (one Raft command); a
+    /// corrupt, tampered or foreign file is refused and changes nothing.
+    Restore(crate::backup_cmd::RestoreArgs),
     /// Detach this node's eBPF hooks and remove everything it pinned (run
     /// with the node stopped).
     Uninstall(UninstallArgs),
@@ -91,6 +98,12 @@ pub enum PolicyCommand {
     Decide(DecideArgs),
     /// Print the embedded demo policy document.
     Default,
+    /// Write the cluster's policy (secrets redacted); `--bundle` leaves out
+    /// its numbers and sinks, to share with another cluster or team.
+    Export(crate::backup_cmd::ExportArgs),
+    /// Merge a policy document or bundle into the cluster's policy (or
+    /// `--replace` it), printing what changes.
+    Import(crate::backup_cmd::ImportArgs),
     /// List this machine's processes with the identity a policy document
     /// gives each (offline: no cluster needed).
     Inventory(LocalInventoryArgs),

@@ -37,6 +37,27 @@ pub struct NodeConfig {
     pub tunnel: Option<TunnelConfig>,
     /// How the daemon writes its log lines.
     pub log_format: LogFormat,
+    /// Periodic backups; `None` (the default) when `backup_dir` is unset.
+    pub backup: Option<BackupConfig>,
+}
+
+/// Periodic backups of the cluster state (see `crate::backups`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupConfig {
+    /// Where the backup files go (created 0700; files are 0600).
+    pub dir: PathBuf,
+    /// How often the cluster takes one.
+    pub interval: std::time::Duration,
+    /// How many of this cluster's files the directory keeps; older ones are
+    /// removed.
+    pub keep: usize,
+}
+
+impl BackupConfig {
+    /// The default interval: a day.
+    pub const DEFAULT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+    /// The default number of files kept.
+    pub const DEFAULT_KEEP: usize = 14;
 }
 
 /// Where the Noise tunnel listens.
@@ -97,6 +118,12 @@ struct FileConfig {
     tunnel_local_port: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     log_format: Option<LogFormat>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backup_dir: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backup_interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backup_keep: Option<usize>,
 }
 
 /// The node settings on the command line; each can also come from its
@@ -151,6 +178,16 @@ pub struct NodeArgs {
     /// node's id and name [default: text].
     #[arg(long, env = "STOCKADE_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Directory for periodic backups of the cluster state; none are taken
+    /// when unset. The leader writes them (set it on every voter).
+    #[arg(long, env = "STOCKADE_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// How often to take a periodic backup, e.g. `6h` [default: 24h].
+    #[arg(long, env = "STOCKADE_BACKUP_INTERVAL", value_parser = humantime::parse_duration)]
+    pub backup_interval: Option<std::time::Duration>,
+    /// How many backup files to keep [default: 14].
+    #[arg(long, env = "STOCKADE_BACKUP_KEEP")]
+    pub backup_keep: Option<usize>,
 }
 
 impl NodeArgs {
@@ -184,11 +221,13 @@ impl NodeArgs {
         }
         let dataplane_on = !self.no_dataplane && file.dataplane.unwrap_or(true);
         let tunnel_on = dataplane_on && !self.no_tunnel && file.tunnel.unwrap_or(true);
+        let backup = self.backup(&file)?;
         let name = match self.name.clone().or(file.name) {
             Some(name) => name,
             None => host_name()?,
         };
         Ok(NodeConfig {
+            backup,
             name,
             data_dir: self
                 .data_dir
@@ -216,6 +255,36 @@ impl NodeArgs {
     }
 }
 
+impl NodeArgs {
+    fn backup(&self, file: &FileConfig) -> Result<Option<BackupConfig>> {
+        let interval = match (self.backup_interval, &file.backup_interval) {
+            (Some(flag), _) => flag,
+            (None, Some(text)) => humantime::parse_duration(text)
+                .with_context(|| format!("backup_interval: `{text}` is not a duration"))?,
+            (None, None) => BackupConfig::DEFAULT_INTERVAL,
+        };
+        if interval < std::time::Duration::from_secs(1) {
+            bail!("backup_interval: must be at least 1s");
+        }
+        let keep = self
+            .backup_keep
+            .or(file.backup_keep)
+            .unwrap_or(BackupConfig::DEFAULT_KEEP);
+        if keep == 0 {
+            bail!("backup_keep: must be at least 1 (leave backup_dir unset for no backups)");
+        }
+        Ok(self
+            .backup_dir
+            .clone()
+            .or_else(|| file.backup_dir.clone())
+            .map(|dir| BackupConfig {
+                dir,
+                interval,
+                keep,
+            }))
+    }
+}
+
 impl NodeConfig {
     /// These settings as a config file (TOML) that gives them back: what
     /// `init` and `join` save as the data directory's `node.toml`, so that
@@ -237,6 +306,12 @@ impl NodeConfig {
             tunnel_port: self.tunnel.map(|t| t.port),
             tunnel_local_port: self.tunnel.map(|t| t.local_port),
             log_format: Some(self.log_format),
+            backup_dir: self.backup.as_ref().map(|b| b.dir.clone()),
+            backup_interval: self
+                .backup
+                .as_ref()
+                .map(|b| humantime::format_duration(b.interval).to_string()),
+            backup_keep: self.backup.as_ref().map(|b| b.keep),
         };
         toml::to_string(&file).context("writing the settings as TOML")
     }
@@ -397,6 +472,7 @@ mod tests {
             name: Some(from_file.name.clone()),
             advertise: Some(from_file.advertise),
             cgroup: from_file.dataplane.as_ref().and_then(|d| d.cgroup.clone()),
+            backup_dir: from_file.backup.as_ref().map(|b| b.dir.clone()),
             ..NodeArgs::default()
         }
         .resolve()
@@ -415,6 +491,8 @@ mod tests {
             cgroup: Some("/sys/fs/cgroup/stockade".into()),
             tunnel_port: Some(7501),
             log_format: Some(LogFormat::Json),
+            backup_dir: Some(dir.path().join("backups")),
+            backup_interval: Some(std::time::Duration::from_secs(5400)),
             ..NodeArgs::default()
         }
         .resolve()

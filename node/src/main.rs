@@ -9,6 +9,8 @@ mod admin_client;
 mod alerts;
 mod api;
 mod audit_cmd;
+mod backup_cmd;
+mod backups;
 mod baseline_cmd;
 mod certs;
 mod certs_cmd;
@@ -79,6 +81,14 @@ fn tool(command: Command) -> anyhow::Result<ExitCode> {
         Command::Policy(PolicyCommand::Diff(args)) => policy_cmd::diff(&args),
         Command::Policy(PolicyCommand::Decide(args)) => policy_cmd::decide(&args),
         Command::Policy(PolicyCommand::Default) => policy_cmd::print_default(),
+        Command::Policy(PolicyCommand::Export(args)) => {
+            backup_cmd::export(&args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Policy(PolicyCommand::Import(args)) => {
+            backup_cmd::import(&args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Backup(args) => backup_cmd::backup(&args).map(|()| ExitCode::SUCCESS),
+        Command::Restore(args) => backup_cmd::restore(&args).map(|()| ExitCode::SUCCESS),
         Command::Policy(PolicyCommand::Inventory(args)) => inventory_cmd::run(&args),
         Command::Policy(PolicyCommand::History(args)) => {
             audit_cmd::history(&args).map(|()| ExitCode::SUCCESS)

@@ -247,6 +247,9 @@ pub async fn run(config: &NodeConfig) -> Result<()> {
     let mut running = run_control_plane(config).await?;
     tokio::spawn(Arc::clone(&running.control).reconcile_voters());
     let raiser = crate::alerts::start(Arc::clone(&running.control));
+    if let Some(backup) = config.backup.clone() {
+        tokio::spawn(crate::backups::run(Arc::clone(&running.control), backup));
+    }
     // Before the API socket is bound, so the kernel knows who owns it.
     let reconciler = match &config.dataplane {
         Some(dataplane) => Some(crate::dataplane::reconcile::start(

@@ -33,6 +33,7 @@ mod alert;
 mod audit;
 pub mod backup;
 mod baseline;
+mod bundle;
 mod command;
 pub mod compile;
 mod diff;

@@ -13,6 +13,7 @@
 mod alerts;
 mod audit;
 mod auth;
+mod backup;
 mod baseline;
 mod certs;
 mod error;
@@ -67,6 +68,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(certs::routes())
         .merge(state::routes())
         .merge(metrics::routes())
+        .merge(backup::routes())
         .merge(openapi::routes())
 }
 

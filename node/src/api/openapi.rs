@@ -84,6 +84,7 @@ pub mod doc {
         (name = "tokens", description = "API tokens and join tokens"),
         (name = "certificates", description = "This node's certificate and its renewal"),
         (name = "metrics", description = "This node's metrics, for Prometheus"),
+        (name = "backup", description = "Backups of the cluster state, and restores"),
         (name = "openapi", description = "This document"),
     )
 )]

@@ -32,6 +32,11 @@ pub struct StateDigest {
     /// SHA-256 of the state at `applied_index`, encoded as the Raft
     /// snapshots encode it. Nodes at the same index must agree.
     pub digest: Sha256,
+    /// SHA-256 of the durable part of the state at `applied_index`: what
+    /// a backup holds and a restore puts back
+    /// (`stockade_policy::DurableState`). Equal before a backup and after
+    /// its restore.
+    pub durable_digest: Sha256,
 }
 
 /// A digest of this node's applied cluster state with the index it
@@ -59,19 +64,22 @@ async fn state_digest(
     // state is copied and hashed off the async workers, so applying entries
     // waits only for the copy (as when a snapshot is built).
     let (applied_index, state) = app.cluster.applied_state();
-    let digest = tokio::task::spawn_blocking(move || digest(&state))
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|encoded| encoded.map_err(|e| e.to_string()))
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot encode the state: {e}"),
-            )
-        })?;
+    let (digest, durable_digest) = tokio::task::spawn_blocking(move || {
+        digest(&state).map(|d| (d, stockade_policy::durable_digest(&state)))
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|encoded| encoded.map_err(|e| e.to_string()))
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("cannot encode the state: {e}"),
+        )
+    })?;
     Ok(Json(StateDigest {
         applied_index,
         digest,
+        durable_digest,
     }))
 }
 

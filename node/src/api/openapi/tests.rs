@@ -61,6 +61,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/status"),
     ("get", "/v1/members"),
     ("get", "/v1/state/digest"),
+    ("get", "/v1/backup"),
+    ("get", "/v1/backup/last"),
+    ("post", "/v1/restore"),
     ("delete", "/v1/members/{id}"),
     ("put", "/v1/members/voters"),
     ("get", "/v1/certs"),
@@ -575,6 +578,7 @@ fn samples() -> Vec<(&'static str, Value)> {
             value(&super::super::state::StateDigest {
                 applied_index: 42,
                 digest: sha,
+                durable_digest: sha,
             }),
         ),
         (
