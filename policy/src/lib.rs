@@ -23,6 +23,12 @@
 //! operator to accept, snooze or deny link by link. [Templates](templates)
 //! give the rule a common server (DNS, NTP, PostgreSQL, …) needs.
 //!
+//! A [`Backup`] is a versioned, checksummed file of the [durable
+//! part](DurableState) of the state, signed with a key only the cluster
+//! holds; [`Command::Restore`] puts it back on every node at one log index.
+//! A policy [bundle](PolicyDocument::bundle) shares a policy with another
+//! cluster without its numbers or sinks.
+//!
 //! Nothing here performs I/O, reads a clock or draws a random number.
 //!
 //! With the `openapi` feature (off by default), the types the admin API reads
