@@ -227,6 +227,29 @@ fn a_backup_restores_byte_for_byte_and_a_tampered_or_foreign_one_is_refused() {
     ));
     wait_for_durable(&nodes, &[1, 2, 3], &expected);
 
+    // A policy bundle to share: no numbers, no sinks; merging it back into
+    // the cluster it came from changes nothing.
+    let bundle = dir.path().join("bundle.toml");
+    let path = bundle.display().to_string();
+    ok(&cli(
+        &lab,
+        &nodes,
+        1,
+        &admin,
+        &["policy", "export", "--bundle", "-o", &path],
+    ));
+    let shared = std::fs::read_to_string(&bundle).expect("the bundle");
+    assert!(
+        shared.contains("[[zone]]") && !shared.contains("id ="),
+        "{shared}"
+    );
+    assert!(
+        !shared.contains("[[sink]]") && !shared.contains("9099"),
+        "{shared}"
+    );
+    let merged = ok(&cli(&lab, &nodes, 2, &admin, &["policy", "import", &path]));
+    assert!(merged.contains("No change"), "{merged}");
+
     // Disaster: every node and its data gone; a new cluster on the same hosts.
     for host in 1..=3 {
         nodes.kill(host).expect("kill");
