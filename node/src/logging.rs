@@ -34,12 +34,17 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
-    /// `STOCKADE_LOG_FORMAT` for the commands that have no node settings
-    /// (text when unset or unknown).
-    pub fn from_env() -> Self {
-        match std::env::var("STOCKADE_LOG_FORMAT").as_deref() {
-            Ok("json") => LogFormat::Json,
-            _ => LogFormat::Text,
+    /// `STOCKADE_LOG_FORMAT` for the commands that have no node settings:
+    /// text when unset, an error naming the value when it is neither
+    /// `text` nor `json` (as the node's own `--log-format` would say).
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var("STOCKADE_LOG_FORMAT") {
+            Err(std::env::VarError::NotPresent) => Ok(LogFormat::Text),
+            Err(std::env::VarError::NotUnicode(v)) => Err(format!(
+                "STOCKADE_LOG_FORMAT={v:?} is not `text` or `json`"
+            )),
+            Ok(v) => <Self as clap::ValueEnum>::from_str(&v, false)
+                .map_err(|_| format!("STOCKADE_LOG_FORMAT={v:?} is not `text` or `json`")),
         }
     }
 }

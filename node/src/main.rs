@@ -54,10 +54,13 @@ fn main() -> ExitCode {
             block_on(node::run(&config))
         }),
         Command::Join(args) => join(&args),
-        command => {
-            logging::init(logging::LogFormat::from_env());
-            tool(command)
-        }
+        command => match logging::LogFormat::from_env() {
+            Ok(format) => {
+                logging::init(format);
+                tool(command)
+            }
+            Err(e) => Err(anyhow::anyhow!(e)),
+        },
     };
     match outcome {
         Ok(code) => code,
