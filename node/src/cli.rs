@@ -68,7 +68,7 @@ pub enum Command {
     /// role), what, when, from where, and the policy version each made.
     Audit(crate::audit_cmd::AuditArgs),
     /// Write a backup of the whole cluster state (policy, identities,
-    /// fingerprints, sinks with their secrets, API tokens): versioned,
+    /// fingerprints, sinks with their secrets, API tokens, the audit log): versioned,
     /// checksummed and signed by the cluster.
     Backup(crate::backup_cmd::BackupArgs),
     /// Restore a backup on every node at once (one Raft command); a

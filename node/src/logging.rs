@@ -40,9 +40,9 @@ impl LogFormat {
     pub fn from_env() -> Result<Self, String> {
         match std::env::var("STOCKADE_LOG_FORMAT") {
             Err(std::env::VarError::NotPresent) => Ok(LogFormat::Text),
-            Err(std::env::VarError::NotUnicode(v)) => Err(format!(
-                "STOCKADE_LOG_FORMAT={v:?} is not `text` or `json`"
-            )),
+            Err(std::env::VarError::NotUnicode(v)) => {
+                Err(format!("STOCKADE_LOG_FORMAT={v:?} is not `text` or `json`"))
+            }
             Ok(v) => <Self as clap::ValueEnum>::from_str(&v, false)
                 .map_err(|_| format!("STOCKADE_LOG_FORMAT={v:?} is not `text` or `json`")),
         }

@@ -449,7 +449,11 @@ impl Command {
                 // Checked by `validate::command` just before: the same
                 // checks on the same state cannot fail now.
                 match check_restore(&backup, allow_foreign, keep_token.as_deref(), state) {
-                    Ok(durable) => durable.put_into(state, keep_token.as_deref()),
+                    Ok(opened) => {
+                        opened.state.put_into(state, keep_token.as_deref());
+                        let retention = state.settings.audit_retention as usize;
+                        state.audit.add_restored(opened.audit, retention);
+                    }
                     Err(e) => unreachable!("a validated restore failed: {e}"),
                 }
                 Applied::Done

@@ -46,7 +46,7 @@ pub fn backup_file(state: &ClusterState, index: u64) -> Result<Vec<u8>, ApiError
 }
 
 /// A backup of the whole durable state (policy, identities, fingerprints,
-/// sinks with their secrets, API tokens, the baseline), versioned,
+/// sinks with their secrets, API tokens, the baseline) and the audit log, versioned,
 /// checksummed and signed with the cluster's key. The file holds secrets:
 /// keep it like the nodes' data directories. Admin only.
 #[utoipa::path(

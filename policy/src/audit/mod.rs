@@ -175,6 +175,36 @@ impl AuditLog {
         &self.entries[self.entries.len() - 1]
     }
 
+    /// Adds a restored backup's entries that this log does not hold (the
+    /// same change, whatever its `seq`), each under a new `seq`, and keeps
+    /// the log in time order; then drops the oldest past `retention`.
+    /// Nothing the log held is removed or changed: a restore cannot erase
+    /// the record of what came after the backup.
+    pub fn add_restored(&mut self, restored: Vec<AuditEntry>, retention: usize) {
+        let mut held: std::collections::BTreeSet<String> =
+            self.entries.iter().map(AuditEntry::change_key).collect();
+        let mut added = false;
+        for mut entry in restored {
+            if !held.insert(entry.change_key()) {
+                continue;
+            }
+            entry.seq = self.next_seq;
+            self.next_seq += 1;
+            self.entries.push_back(entry);
+            added = true;
+        }
+        if !added {
+            return;
+        }
+        self.entries
+            .make_contiguous()
+            .sort_by_key(|e| (e.at_ms, e.seq));
+        while self.entries.len() > retention.max(1) {
+            self.entries.pop_front();
+            self.trimmed += 1;
+        }
+    }
+
     /// The entries `filter` wants, oldest first: the last `limit` of them.
     pub fn query(&self, filter: &AuditFilter) -> Vec<&AuditEntry> {
         let mut found: Vec<&AuditEntry> =
@@ -229,6 +259,16 @@ pub(crate) fn record(
 }
 
 impl AuditEntry {
+    /// Everything about the change but its `seq`: equal for the same change
+    /// recorded in two logs.
+    fn change_key(&self) -> String {
+        let mut key = self.clone();
+        key.seq = 0;
+        // Entries are plain data with string keys: encoding cannot fail.
+        serde_json::to_string(&key)
+            .unwrap_or_else(|e| unreachable!("an audit entry is always valid JSON: {e}"))
+    }
+
     /// One line for people: `upsert_rule by ci-bot (operator) from
     /// 10.0.0.5:41234 at version 42`.
     pub fn summary(&self) -> String {

@@ -11,6 +11,8 @@
 //! certificate authority, join tokens, the voter target and next node id
 //! (restoring those would cut running nodes off), and the alert log (a
 //! history that goes on; its sinks' cursors follow the restored sinks).
+//! The audit log travels in the backup beside the durable state: a restore
+//! adds to it and never replaces it (see [`crate::AuditLog::add_restored`]).
 
 use std::collections::BTreeMap;
 

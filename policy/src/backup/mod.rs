@@ -3,15 +3,21 @@
 //!
 //! # Format (version 1)
 //!
-//! A UTF-8 text file of five lines, each ending in `\n`:
+//! A UTF-8 text file of six lines, each ending in `\n`:
 //!
 //! ```text
 //! stockade-backup 1                  magic and format version
 //! {"ca_fingerprint":…,…}             the header (JSON, one line)
 //! {"settings":…,…}                   the durable state (canonical JSON)
-//! hmac-sha256 <64 hex digits>        HMAC of lines 1-3, keyed by the cluster CA
-//! sha256 <64 hex digits>             SHA-256 of lines 1-4
+//! [{"seq":1,…},…]                    the audit log (JSON, oldest first)
+//! hmac-sha256 <64 hex digits>        HMAC of lines 1-4, keyed by the cluster CA
+//! sha256 <64 hex digits>             SHA-256 of lines 1-5
 //! ```
+//!
+//! The audit log travels with the backup but is not part of the durable
+//! state: a restore adds the entries the cluster does not hold to its log
+//! and never removes one, since an audit trail that a restore could roll
+//! back would prove nothing.
 //!
 //! # Integrity, tampering and foreign backups
 //!
@@ -38,11 +44,13 @@ mod durable;
 #[cfg(test)]
 mod tests;
 
+use hmac::Mac as _;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
 pub use durable::{durable_digest, DurableState};
 
+use crate::audit::AuditEntry;
 use crate::state::ClusterState;
 use crate::Sha256;
 
@@ -74,6 +82,8 @@ pub struct Backup {
     pub header: BackupHeader,
     /// The durable state it holds.
     pub state: DurableState,
+    /// The audit log as it was, oldest first.
+    pub audit: Vec<AuditEntry>,
 }
 
 /// Why a backup cannot be written or is refused.
@@ -136,7 +146,11 @@ impl Backup {
         out.push(b'\n');
         out.extend_from_slice(&payload);
         out.push(b'\n');
-        let mac = hmac_sha256(&ca.mac_key, &out);
+        let audit: Vec<&AuditEntry> = state.audit.entries.iter().collect();
+        serde_json::to_writer(&mut out, &audit)
+            .map_err(|e| BackupError::Malformed(format!("cannot encode the audit log: {e}")))?;
+        out.push(b'\n');
+        let mac = Sha256(ca.mac().chain_update(&out).finalize().into_bytes().into());
         out.extend_from_slice(format!("hmac-sha256 {mac}\n").as_bytes());
         let sum = Sha256(sha2::Sha256::digest(&out).into());
         out.extend_from_slice(format!("sha256 {sum}\n").as_bytes());
@@ -154,11 +168,15 @@ impl Backup {
     ) -> Result<Backup, BackupError> {
         let (signed, mac) = Self::check_sum(bytes)?;
         let mut lines = signed.split_inclusive(|b| *b == b'\n');
-        let (Some(_), Some(header), Some(payload), None) =
-            (lines.next(), lines.next(), lines.next(), lines.next())
-        else {
+        let (Some(_), Some(header), Some(payload), Some(audit), None) = (
+            lines.next(),
+            lines.next(),
+            lines.next(),
+            lines.next(),
+            lines.next(),
+        ) else {
             return Err(BackupError::Malformed(
-                "expected a header line and a state line".into(),
+                "expected a header line, a state line and an audit log line".into(),
             ));
         };
         let header: BackupHeader = serde_json::from_slice(header)
@@ -177,7 +195,7 @@ impl Backup {
                     cluster: ca.fingerprint,
                 });
             }
-        } else if hmac_sha256(&ca.mac_key, signed).to_string() != mac {
+        } else if ca.mac().chain_update(signed).verify_slice(&mac.0).is_err() {
             return Err(BackupError::NotSigned);
         }
         let state: DurableState = serde_json::from_slice(payload)
@@ -187,12 +205,18 @@ impl Backup {
                 "the state is not in canonical form".into(),
             ));
         }
-        Ok(Backup { header, state })
+        let audit: Vec<AuditEntry> = serde_json::from_slice(audit)
+            .map_err(|e| BackupError::Malformed(format!("the audit log cannot be read: {e}")))?;
+        Ok(Backup {
+            header,
+            state,
+            audit,
+        })
     }
 
     /// Checks magic, version and checksum; returns the signed part (lines
-    /// 1-3) and the HMAC's hex.
-    fn check_sum(bytes: &[u8]) -> Result<(&[u8], String), BackupError> {
+    /// 1-4) and the HMAC.
+    fn check_sum(bytes: &[u8]) -> Result<(&[u8], Sha256), BackupError> {
         let first = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
         let first = std::str::from_utf8(first).map_err(|_| BackupError::NotABackup)?;
         let version = first
@@ -232,19 +256,20 @@ impl Backup {
         let mac = mac_line
             .strip_prefix(b"hmac-sha256 ")
             .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| hex.parse::<Sha256>().ok())
             .ok_or_else(|| BackupError::Malformed("the HMAC line is missing".into()))?;
-        Ok((signed, mac.to_owned()))
+        Ok((signed, mac))
     }
 }
 
 /// A restore's checks on top of [`Backup::open`]: the restored state must
-/// keep an admin token. Returns the durable state to put in place.
+/// keep an admin token. Returns the backup to put in place.
 pub(crate) fn check_restore(
     backup: &str,
     allow_foreign: bool,
     keep_token: Option<&str>,
     state: &ClusterState,
-) -> Result<DurableState, crate::ValidationError> {
+) -> Result<Backup, crate::ValidationError> {
     let opened = Backup::open(backup.as_bytes(), state, allow_foreign)
         .map_err(|e| crate::ValidationError::new("backup", e.to_string()))?;
     let kept_admin = keep_token
@@ -261,7 +286,7 @@ pub(crate) fn check_restore(
             "the backup holds no admin token, and no admin token of this cluster is kept: nobody could administer the cluster afterwards",
         ));
     }
-    Ok(opened.state)
+    Ok(opened)
 }
 
 /// The record of the last backup taken, kept in the replicated state so
@@ -314,6 +339,12 @@ impl ClusterKey {
             mac_key: key.finalize().into(),
         })
     }
+
+    /// A fresh HMAC-SHA256 under the cluster's backup key.
+    fn mac(&self) -> hmac::Hmac<sha2::Sha256> {
+        hmac::Hmac::new_from_slice(&self.mac_key)
+            .unwrap_or_else(|e| unreachable!("HMAC takes a key of any length: {e}"))
+    }
 }
 
 /// The DER bytes of the first PEM block of `pem`.
@@ -329,21 +360,4 @@ fn pem_body(pem: &str) -> Option<Vec<u8>> {
         .filter(|c| !c.is_whitespace())
         .collect();
     base64::engine::general_purpose::STANDARD.decode(body).ok()
-}
-
-/// HMAC-SHA256 (RFC 2104) of `message` under `key`, which must be at most
-/// one block (64 bytes) long; the keys used here are 32.
-fn hmac_sha256(key: &[u8], message: &[u8]) -> Sha256 {
-    const BLOCK: usize = 64;
-    assert!(key.len() <= BLOCK, "HMAC keys here are at most one block");
-    let mut padded = [0u8; BLOCK];
-    padded[..key.len()].copy_from_slice(key);
-    let pad = |byte: u8| padded.map(|k| k ^ byte);
-    let mut inner = sha2::Sha256::new();
-    inner.update(pad(0x36));
-    inner.update(message);
-    let mut outer = sha2::Sha256::new();
-    outer.update(pad(0x5c));
-    outer.update(inner.finalize());
-    Sha256(outer.finalize().into())
 }

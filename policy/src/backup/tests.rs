@@ -75,15 +75,6 @@ fn restore(backup: &[u8], allow_foreign: bool, keep: Option<&str>) -> Command {
 }
 
 #[test]
-fn hmac_matches_rfc_4231() {
-    let mac = hmac_sha256(&[0x0b; 20], b"Hi There");
-    assert_eq!(
-        mac.to_string(),
-        "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
-    );
-}
-
-#[test]
 fn a_restore_into_a_wiped_cluster_gives_the_durable_state_byte_for_byte() {
     let source = cluster("a");
     let file = Backup::write(&source, 42, 1_000).expect("writes");
@@ -93,7 +84,7 @@ fn a_restore_into_a_wiped_cluster_gives_the_durable_state_byte_for_byte() {
         text.contains("https://hooks.example/secret"),
         "secrets are kept"
     );
-    assert_eq!(text.lines().count(), 5);
+    assert_eq!(text.lines().count(), 6);
 
     let mut target = empty("a");
     target.nodes = source.nodes.clone();
@@ -203,7 +194,10 @@ fn damaged_foreign_future_and_unsigned_backups_are_refused_and_change_nothing() 
     };
     lines[1] = &edited_header;
     lines[2] = &edited_state;
-    let signed = format!("{}\n{}\n{}\n{}\n", lines[0], lines[1], lines[2], lines[3]);
+    let signed = format!(
+        "{}\n{}\n{}\n{}\n{}\n",
+        lines[0], lines[1], lines[2], lines[3], lines[4]
+    );
     let sum = Sha256(sha2::Sha256::digest(signed.as_bytes()).into());
     let forged = format!("{signed}sha256 {sum}\n");
     assert!(refuse(forged.as_bytes(), false).contains("not signed by this cluster"));
@@ -285,4 +279,69 @@ proptest! {
         restore(&file, false, None).apply(&mut target).expect("restores");
         prop_assert_eq!(DurableState::of(&target).to_json(), DurableState::of(&source).to_json());
     }
+}
+
+#[test]
+fn a_restore_adds_the_backups_audit_entries_and_removes_none() {
+    let audited = |name: &str, at_ms: u64, zone: &str| Command::Audited {
+        by: crate::Provenance {
+            author: crate::Author {
+                token_id: format!("id-{name}"),
+                token_name: name.into(),
+                role: Role::Admin,
+            },
+            address: None,
+            node: crate::NodeId(1),
+            at_ms,
+        },
+        command: Box::new(Command::UpsertZone {
+            id: None,
+            name: zone.into(),
+            mode: crate::Mode::Learn,
+            description: String::new(),
+        }),
+    };
+    let mut source = cluster("a");
+    audited("alice", 1_000, "staging")
+        .apply_logged(&mut source, 10)
+        .expect("valid");
+    let file = Backup::write(&source, 10, 1_500).expect("writes");
+    assert_eq!(
+        Backup::open(&file, &source, false).expect("opens").audit,
+        Vec::from(source.audit.entries.clone())
+    );
+
+    // Made after the backup was taken: a restore must not erase it.
+    audited("bob", 2_000, "qa")
+        .apply_logged(&mut source, 11)
+        .expect("valid");
+    restore(&file, false, None)
+        .apply_logged(&mut source, 12)
+        .expect("restores");
+    let names = |state: &ClusterState| -> Vec<String> {
+        state
+            .audit
+            .entries
+            .iter()
+            .map(|e| e.author.token_name.clone())
+            .collect()
+    };
+    assert_eq!(
+        names(&source),
+        ["alice", "bob"],
+        "alice's entry is not doubled"
+    );
+
+    // Into another, newly initialised cluster, the old trail comes along,
+    // in time order, beside the new cluster's own entries.
+    let mut fresh = empty("b");
+    audited("carol", 500, "setup")
+        .apply_logged(&mut fresh, 3)
+        .expect("valid");
+    restore(&file, true, None)
+        .apply_logged(&mut fresh, 4)
+        .expect("restores");
+    assert_eq!(names(&fresh), ["carol", "alice"]);
+    let seqs: Vec<u64> = fresh.audit.entries.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, [1, 2], "restored entries get this log's numbers");
 }
