@@ -27,6 +27,10 @@ use crate::{
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    /// The cluster's name, as reports and the console show it (e.g.
+    /// `st-marys-prod`); empty until someone names it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cluster_name: String,
     /// Mode for workloads that belong to no zone at all (host processes no
     /// identity rule names). `learn` keeps a new node usable until its
     /// workloads are described.
@@ -85,6 +89,7 @@ impl Settings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
+            cluster_name: String::new(),
             unmanaged_mode: Mode::Learn,
             alert_retention: Self::DEFAULT_ALERT_RETENTION,
             baseline_max_edges: Self::DEFAULT_BASELINE_MAX_EDGES,

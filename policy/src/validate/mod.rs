@@ -475,6 +475,17 @@ fn is_http_url(url: &str) -> bool {
 }
 
 fn settings(settings: &Settings) -> Result {
+    const MAX_CLUSTER_NAME: usize = 64;
+    let name = &settings.cluster_name;
+    if name.chars().count() > MAX_CLUSTER_NAME
+        || name.chars().any(char::is_control)
+        || name.trim() != name
+    {
+        return fail(
+            "cluster_name",
+            format!("{name:?} must be at most {MAX_CLUSTER_NAME} printable characters, without leading or trailing spaces"),
+        );
+    }
     const RETENTION: std::ops::RangeInclusive<u32> = 10..=1_000_000;
     const BASELINE_EDGES: std::ops::RangeInclusive<u32> = 100..=1_000_000;
     const HISTORY: std::ops::RangeInclusive<u32> = 2..=100_000;
