@@ -40,6 +40,7 @@ mod audit;
 pub mod backup;
 mod baseline;
 mod bundle;
+mod cluster_key;
 mod command;
 pub mod compile;
 mod diff;
@@ -80,6 +81,7 @@ pub use baseline::{
     propose, Baseline, BaselineEdge, EdgeKey, EdgeTarget, LinkChoice, LinkDecision, ObservedEdge,
     Proposal, ProposedLink, ProposedRule, LEARNED_RULE_OWNER, MAX_EDGES_PER_COMMAND,
 };
+pub use cluster_key::{ClusterKey, NoClusterKey};
 pub use command::{Applied, Command};
 pub use compile::{
     compile, explain, CompileError, DataplaneEntries, Decision, Direction, ExecKey, FlowQuery,

@@ -44,13 +44,13 @@ mod durable;
 #[cfg(test)]
 mod tests;
 
-use hmac::Mac as _;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
 pub use durable::{durable_digest, DurableState};
 
 use crate::audit::AuditEntry;
+use crate::cluster_key::ClusterKey;
 use crate::state::ClusterState;
 use crate::Sha256;
 
@@ -131,11 +131,11 @@ impl Backup {
         source_index: u64,
         taken_at_ms: u64,
     ) -> Result<Vec<u8>, BackupError> {
-        let ca = ClusterKey::of(state)?;
+        let ca = cluster_key(state)?;
         let durable = DurableState::of(state);
         let payload = durable.to_json();
         let header = BackupHeader {
-            ca_fingerprint: ca.fingerprint.clone(),
+            ca_fingerprint: ca.fingerprint().to_owned(),
             taken_at_ms,
             source_index,
             durable_digest: Sha256(sha2::Sha256::digest(&payload).into()),
@@ -150,7 +150,7 @@ impl Backup {
         serde_json::to_writer(&mut out, &audit)
             .map_err(|e| BackupError::Malformed(format!("cannot encode the audit log: {e}")))?;
         out.push(b'\n');
-        let mac = Sha256(ca.mac().chain_update(&out).finalize().into_bytes().into());
+        let mac = ca.sign(&out);
         out.extend_from_slice(format!("hmac-sha256 {mac}\n").as_bytes());
         let sum = Sha256(sha2::Sha256::digest(&out).into());
         out.extend_from_slice(format!("sha256 {sum}\n").as_bytes());
@@ -187,15 +187,15 @@ impl Backup {
                 "the state does not match the digest in the header".into(),
             ));
         }
-        let ca = ClusterKey::of(state)?;
-        if header.ca_fingerprint != ca.fingerprint {
+        let ca = cluster_key(state)?;
+        if header.ca_fingerprint != ca.fingerprint() {
             if !allow_foreign {
                 return Err(BackupError::Foreign {
                     backup: header.ca_fingerprint,
-                    cluster: ca.fingerprint,
+                    cluster: ca.fingerprint().to_owned(),
                 });
             }
-        } else if ca.mac().chain_update(signed).verify_slice(&mac.0).is_err() {
+        } else if !ca.verify(signed, &mac) {
             return Err(BackupError::NotSigned);
         }
         let state: DurableState = serde_json::from_slice(payload)
@@ -315,49 +315,7 @@ fn split_last_line(text: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&text[..=at], &text[at + 1..]))
 }
 
-/// What a backup needs of the cluster's CA.
-struct ClusterKey {
-    fingerprint: String,
-    mac_key: [u8; 32],
-}
-
-impl ClusterKey {
-    fn of(state: &ClusterState) -> Result<Self, BackupError> {
-        let ca = state
-            .access
-            .ca
-            .as_ref()
-            .ok_or_else(|| BackupError::NoCertificateAuthority("not initialised".into()))?;
-        let der = pem_body(&ca.cert_pem).ok_or_else(|| {
-            BackupError::NoCertificateAuthority("its certificate is not PEM".into())
-        })?;
-        let mut key = sha2::Sha256::new();
-        key.update(b"stockade backup hmac key v1\0");
-        key.update(ca.key_pem.0.as_bytes());
-        Ok(ClusterKey {
-            fingerprint: Sha256(sha2::Sha256::digest(der).into()).to_string(),
-            mac_key: key.finalize().into(),
-        })
-    }
-
-    /// A fresh HMAC-SHA256 under the cluster's backup key.
-    fn mac(&self) -> hmac::Hmac<sha2::Sha256> {
-        hmac::Hmac::new_from_slice(&self.mac_key)
-            .unwrap_or_else(|e| unreachable!("HMAC takes a key of any length: {e}"))
-    }
-}
-
-/// The DER bytes of the first PEM block of `pem`.
-fn pem_body(pem: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let start = pem.find("-----BEGIN ")?;
-    let rest = &pem[start..];
-    let body_start = rest.find('\n')? + 1;
-    let body_end = rest.find("-----END ")?;
-    let body: String = rest
-        .get(body_start..body_end)?
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    base64::engine::general_purpose::STANDARD.decode(body).ok()
+/// The cluster's key for backups.
+fn cluster_key(state: &ClusterState) -> Result<ClusterKey, BackupError> {
+    ClusterKey::of(state, "backup").map_err(|e| BackupError::NoCertificateAuthority(e.to_string()))
 }
