@@ -1,0 +1,206 @@
+//! Detect: anomalies and events, continuous monitoring and detection
+//! processes (DE).
+
+use std::collections::BTreeSet;
+
+use stockade_policy::{Action, Mode, Peer, SinkTarget};
+
+use super::{list, severity, when, zones_split};
+use crate::evidence::Evidence;
+use crate::report::Finding;
+
+/// Met when sinks are configured, none is failing, and every sink has
+/// received the alerts raised so far.
+pub(super) fn alert_delivery(e: &Evidence<'_>) -> Finding {
+    let alerts = &e.state.alerts;
+    let last = alerts.last_seq();
+    let mut f = Finding::new();
+    if e.state.sinks.is_empty() {
+        f.fact("no alert sink is configured");
+        f.gap("add a Slack or SIEM sink");
+        return f.judge(false, false);
+    }
+    let mut behind = 0;
+    for (name, sink) in &e.state.sinks {
+        let cursor = alerts.cursors.get(name).copied().unwrap_or_default();
+        let kind = match sink.target {
+            SinkTarget::Slack { .. } => "Slack",
+            SinkTarget::Syslog { .. } => "SIEM (syslog/CEF)",
+            SinkTarget::Webhook { .. } => "webhook",
+        };
+        let reached = if cursor.at_ms == 0 {
+            "never yet".to_owned()
+        } else {
+            when(cursor.at_ms)
+        };
+        let failing = alerts.sinks_failing.contains(name);
+        f.fact(format!(
+            "sink `{name}` ({kind}, from {}): delivered through alert {} of {last}, last progress {reached}{}",
+            severity(sink.min_severity),
+            cursor.through,
+            if failing { ", FAILING" } else { "" }
+        ));
+        if failing {
+            f.gap(format!("sink `{name}` is failing"));
+        }
+        if cursor.through < last {
+            behind += 1;
+        }
+    }
+    if behind > 0 {
+        f.gap(format!("{behind} sinks have alerts still to receive"));
+    }
+    f.judge(alerts.sinks_failing.is_empty() && behind == 0, true)
+}
+
+/// Met when a baseline was learned and every workload zone at least alerts
+/// on what lies outside it.
+pub(super) fn baseline_deviation(e: &Evidence<'_>) -> Finding {
+    let (learning, watching) = zones_split(e.state, Mode::Learn);
+    let mut f = Finding::new();
+    f.fact(format!(
+        "{} baseline edges learned",
+        e.state.baseline.edges.len()
+    ));
+    f.fact(format!(
+        "zones alerting or enforcing on deviations: {}",
+        list(&watching)
+    ));
+    f.fact(format!("zones still learning: {}", list(&learning)));
+    for zone in &learning {
+        f.gap(format!(
+            "zone `{zone}` raises no deviation alerts while it learns"
+        ));
+    }
+    let learned = !e.state.baseline.edges.is_empty();
+    f.judge(
+        learned && learning.is_empty(),
+        learned || !watching.is_empty(),
+    )
+}
+
+/// Met when every node's flow log answered and alerts reach a SIEM.
+pub(super) fn aggregation(e: &Evidence<'_>) -> Finding {
+    let siems: Vec<&str> = e
+        .state
+        .sinks
+        .values()
+        .filter(|s| !matches!(s.target, SinkTarget::Slack { .. }))
+        .map(|s| s.name.as_str())
+        .collect();
+    let raised_by: BTreeSet<_> = e.state.alerts.records.values().map(|a| a.node).collect();
+    let mut f = Finding::new();
+    f.fact(format!(
+        "{} alerts held, raised by {} nodes, in one replicated log",
+        e.state.alerts.records.len(),
+        raised_by.len()
+    ));
+    f.fact(format!(
+        "flow logs read from {} of {} nodes",
+        e.flows.answered.len(),
+        e.flows.answered.len() + e.flows.missing.len()
+    ));
+    f.fact(format!("SIEM sinks: {}", list(&siems)));
+    if siems.is_empty() {
+        f.gap("add a SIEM sink (syslog/CEF or a JSON webhook)");
+    }
+    if !e.flows.missing.is_empty() {
+        f.gap("some nodes' flow logs could not be read");
+    }
+    f.judge(!siems.is_empty() && e.flows.missing.is_empty(), true)
+}
+
+/// Met when every sink has a minimum severity above info and a rate limit.
+pub(super) fn thresholds(e: &Evidence<'_>) -> Finding {
+    let mut f = Finding::new();
+    if e.state.sinks.is_empty() {
+        f.fact("no alert sink is configured");
+        f.gap("add a sink with a minimum severity and a rate limit");
+        return f.judge(false, false);
+    }
+    let mut unlimited = Vec::new();
+    for sink in e.state.sinks.values() {
+        f.fact(format!(
+            "sink `{}`: from {}, {}",
+            sink.name,
+            severity(sink.min_severity),
+            match sink.max_per_minute {
+                Some(n) => format!("at most {n} a minute"),
+                None => "no rate limit".to_owned(),
+            }
+        ));
+        if sink.max_per_minute.is_none() {
+            unlimited.push(sink.name.as_str());
+        }
+    }
+    f.fact("alerts are classed first-seen, recurring or burst by how often they occur");
+    for name in &unlimited {
+        f.gap(format!("give sink `{name}` a rate limit (max_per_minute)"));
+    }
+    f.judge(unlimited.is_empty(), true)
+}
+
+/// Met when every member's kernel enforces and its flow log answered.
+pub(super) fn monitoring(e: &Evidence<'_>) -> Finding {
+    let mut f = Finding::new();
+    let mut short = 0;
+    for m in &e.members {
+        let state = match &m.answer {
+            None => "did not answer".to_owned(),
+            Some(a) => match (a.dataplane_index, &a.dataplane_error) {
+                (None, _) => "runs no dataplane".to_owned(),
+                (Some(index), None) => format!("kernel enforces policy version {index}"),
+                (Some(index), Some(err)) => {
+                    format!("kernel at version {index}, last update failed: {err}")
+                }
+            },
+        };
+        if !m.enforces() {
+            short += 1;
+        }
+        f.fact(format!("node {} `{}`: {state}", m.node, m.name));
+    }
+    f.fact(format!(
+        "{} flows checked at egress in the window, {} refused",
+        e.flows.tally.flows, e.flows.tally.denied
+    ));
+    if short > 0 {
+        f.gap(format!("{short} nodes do not monitor their workloads"));
+    }
+    let monitored = e.members.len() - short;
+    f.judge(short == 0 && !e.members.is_empty(), monitored > 0)
+}
+
+/// Met when every workload zone enforces (outside callers are refused
+/// unless a rule names their address) and outside flows are logged.
+pub(super) fn outside_activity(e: &Evidence<'_>) -> Finding {
+    let (enforcing, other) = zones_split(e.state, Mode::Enforce);
+    let inbound_rules = e
+        .state
+        .rules
+        .values()
+        .filter(|r| r.spec.action == Action::Allow && matches!(r.spec.from, Peer::Cidr(_)))
+        .count();
+    let t = &e.flows.tally;
+    let mut f = Finding::new();
+    f.fact(format!(
+        "{} flows from outside the cluster received in the window, {} refused",
+        t.from_world, t.from_world_denied
+    ));
+    f.fact(format!(
+        "{inbound_rules} rules admit addresses outside the cluster"
+    ));
+    f.fact(format!(
+        "zones refusing unlisted outside callers: {}",
+        list(&enforcing)
+    ));
+    for zone in &other {
+        f.gap(format!(
+            "zone `{zone}` admits outside callers without a rule"
+        ));
+    }
+    f.judge(
+        other.is_empty() && !enforcing.is_empty(),
+        !enforcing.is_empty() || t.from_world > 0,
+    )
+}
