@@ -33,6 +33,9 @@ pub enum Command {
     /// default this host's); run it on each host in turn.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Compliance reports of the live cluster, and checking them later.
+    #[command(subcommand)]
+    Report(crate::compliance_cmd::ReportCommand),
     /// Take the node behind the admin API out of the cluster.
     Leave(ApiArgs),
     /// Take another node out of the cluster.

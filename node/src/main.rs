@@ -17,6 +17,8 @@ mod certs_cmd;
 mod cli;
 mod clock;
 mod cluster;
+mod compliance;
+mod compliance_cmd;
 mod config;
 mod console;
 mod dataplane;
@@ -103,6 +105,12 @@ fn tool(command: Command) -> anyhow::Result<ExitCode> {
             audit_cmd::rollback(&args).map(|()| ExitCode::SUCCESS)
         }
         Command::Audit(args) => audit_cmd::audit(&args).map(|()| ExitCode::SUCCESS),
+        Command::Report(compliance_cmd::ReportCommand::Hipaa(args)) => {
+            compliance_cmd::hipaa(&args).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Report(compliance_cmd::ReportCommand::Verify(args)) => {
+            compliance_cmd::verify(&args).map(|()| ExitCode::SUCCESS)
+        }
         Command::Uninstall(args) => uninstall(&args),
         Command::Demo(args) => demo::run(&args),
         Command::DemoSupport(args) => demo::support::run(&args).map(|()| ExitCode::SUCCESS),

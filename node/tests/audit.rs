@@ -14,7 +14,7 @@ use stockade_chaos::nodes::{wait_for, Nodes};
 
 mod common;
 
-use common::{call, netcheck, Workloads, BIN, SETTLE};
+use common::{call, netcheck, wait_for_apis, Workloads, BIN, SETTLE};
 
 const PORT: u16 = 9000;
 
@@ -145,14 +145,7 @@ fn the_audit_log_names_each_token_and_rollback_restores_every_kernel() {
     let mut nodes = Nodes::init(&lab, Path::new(BIN), dir.path(), &[]).expect("stockade init");
     nodes.form_cluster(3, SETTLE).expect("the cluster forms");
     let admin = nodes.admin_token.clone();
-    for host in 1..=3 {
-        wait_for(&format!("host {host}'s API"), SETTLE, || {
-            let reply = nodes.api(host, "GET", "/v1/status", Some(&admin), None);
-            let up = reply.as_ref().is_ok_and(|r| r.status == 200);
-            (up.then_some(()), format!("{:?}", reply.map(|r| r.body)))
-        })
-        .expect("every node serves its API");
-    }
+    wait_for_apis(&nodes, 3);
     let alice = token(&nodes, "alice-ci", "operator");
     let bob = token(&nodes, "bob-oncall", "admin");
 

@@ -16,18 +16,9 @@ use sha2::Digest as _;
 use stockade_chaos::netlab::Lab;
 use stockade_chaos::nodes::{wait_for, Nodes};
 
-use common::{call, BIN, SETTLE};
+use common::{call, cli_as, BIN, SETTLE};
 
 const POLICY: &str = include_str!("../assets/demo-cluster-policy.toml");
-
-/// `stockade ARGS --api <host's API> --api-token TOKEN` run on `host`.
-fn cli(lab: &Lab, nodes: &Nodes, host: usize, token: &str, args: &[&str]) -> Output {
-    lab.command(host, BIN)
-        .args(args)
-        .args(["--api", &nodes.api_url(host), "--api-token", token])
-        .output()
-        .expect("stockade runs")
-}
 
 fn ok(output: &Output) -> String {
     let text = format!(
@@ -158,7 +149,7 @@ fn a_backup_restores_byte_for_byte_and_a_tampered_or_foreign_one_is_refused() {
 
     // An on-demand backup, and the durable digest it holds.
     let file = dir.path().join("cluster.backup");
-    ok(&cli(
+    ok(&cli_as(
         &lab,
         &nodes,
         1,
@@ -180,7 +171,7 @@ fn a_backup_restores_byte_for_byte_and_a_tampered_or_foreign_one_is_refused() {
     // Tampered backups are refused and change nothing.
     let damaged = dir.path().join("damaged.backup");
     std::fs::write(&damaged, text.replacen("services/demo", "services/evil", 1)).expect("write");
-    let err = refused(&cli(
+    let err = refused(&cli_as(
         &lab,
         &nodes,
         2,
@@ -190,7 +181,7 @@ fn a_backup_restores_byte_for_byte_and_a_tampered_or_foreign_one_is_refused() {
     assert!(err.contains("checksum does not match"), "{err}");
     let forged = dir.path().join("forged.backup");
     std::fs::write(&forged, forge(&text)).expect("write");
-    let err = refused(&cli(
+    let err = refused(&cli_as(
         &lab,
         &nodes,
         2,
@@ -198,7 +189,7 @@ fn a_backup_restores_byte_for_byte_and_a_tampered_or_foreign_one_is_refused() {
         &["restore", &forged.display().to_string()],
     ));
     assert!(err.contains("not signed by this cluster"), "{err}");
-    let err = refused(&cli(
+    let err = refused(&cli_as(
         &lab,
         &nodes,
         2,
@@ -218,7 +209,7 @@ fn a_backup_restores_byte_for_byte_and_a_tampered_or_foreign_one_is_refused() {
     );
     call(&nodes, 1, "DELETE", "/v1/sinks/slack", None);
     assert_ne!(durable(&nodes, 1), expected);
-    ok(&cli(
+    ok(&cli_as(
         &lab,
         &nodes,
         3,
@@ -231,7 +222,7 @@ fn a_backup_restores_byte_for_byte_and_a_tampered_or_foreign_one_is_refused() {
     // the cluster it came from changes nothing.
     let bundle = dir.path().join("bundle.toml");
     let path = bundle.display().to_string();
-    ok(&cli(
+    ok(&cli_as(
         &lab,
         &nodes,
         1,
@@ -247,7 +238,13 @@ fn a_backup_restores_byte_for_byte_and_a_tampered_or_foreign_one_is_refused() {
         !shared.contains("[[sink]]") && !shared.contains("9099"),
         "{shared}"
     );
-    let merged = ok(&cli(&lab, &nodes, 2, &admin, &["policy", "import", &path]));
+    let merged = ok(&cli_as(
+        &lab,
+        &nodes,
+        2,
+        &admin,
+        &["policy", "import", &path],
+    ));
     assert!(merged.contains("No change"), "{merged}");
 
     // Disaster: every node and its data gone; a new cluster on the same hosts.
@@ -261,7 +258,7 @@ fn a_backup_restores_byte_for_byte_and_a_tampered_or_foreign_one_is_refused() {
         Nodes::init(&lab, Path::new(BIN), &second, &["--no-dataplane"]).expect("a new cluster");
     form(&mut nodes, &backups);
     let fresh = nodes.admin_token.clone();
-    let err = refused(&cli(
+    let err = refused(&cli_as(
         &lab,
         &nodes,
         1,
@@ -273,7 +270,7 @@ fn a_backup_restores_byte_for_byte_and_a_tampered_or_foreign_one_is_refused() {
         "{err}"
     );
     let path = file.display().to_string();
-    ok(&cli(
+    ok(&cli_as(
         &lab,
         &nodes,
         1,

@@ -13,7 +13,10 @@ use stockade_chaos::netlab::Lab;
 use stockade_chaos::nodes::{wait_for, Nodes};
 use stockade_transport::CertificateInfo;
 
-const BIN: &str = env!("CARGO_BIN_EXE_stockade");
+mod common;
+
+use common::{cli, BIN};
+
 /// Generous: elections and joins on a loaded 2-core machine.
 const SETTLE: Duration = Duration::from_secs(90);
 /// The node whose certificate is renewed.
@@ -30,30 +33,6 @@ fn get(nodes: &Nodes, host: usize, path: &str) -> Value {
         reply.body
     );
     reply.json()
-}
-
-/// `stockade ARGS --api <host's API> --api-token <admin>` run on `host`;
-/// must succeed. Returns its standard output.
-fn cli(lab: &Lab, nodes: &Nodes, host: usize, args: &[&str]) -> String {
-    let output = lab
-        .command(host, BIN)
-        .args(args)
-        .args([
-            "--api",
-            &nodes.api_url(host),
-            "--api-token",
-            &nodes.admin_token,
-        ])
-        .output()
-        .expect("run stockade");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "stockade {}: {stdout}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
 }
 
 /// The serial of the certificate file in host `host`'s data directory.

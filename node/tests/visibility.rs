@@ -15,7 +15,7 @@ use stockade_chaos::nodes::{wait_for, Nodes};
 
 mod common;
 
-use common::{call, denied_connects, netcheck, Workloads, BIN, SETTLE};
+use common::{call, cli, denied_connects, netcheck, Workloads, BIN, SETTLE};
 
 /// prod learns; web, api and db are identified by their cgroups.
 fn policy_document() -> String {
@@ -37,27 +37,6 @@ fn text(nodes: &Nodes, host: usize, path: &str) -> String {
         .expect("curl runs");
     assert_eq!(reply.status, 200, "GET {path}: {}", reply.body);
     reply.body
-}
-
-/// Runs the `stockade` CLI inside host `host`'s namespace against its API.
-fn cli(nodes: &Nodes, lab: &Lab, host: usize, args: &[&str]) -> String {
-    let out = lab
-        .command(host, BIN)
-        .args(args)
-        .args([
-            "--api",
-            &nodes.api_url(host),
-            "--api-token",
-            &nodes.admin_token,
-        ])
-        .output()
-        .expect("run stockade");
-    assert!(
-        out.status.success(),
-        "stockade {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Connects `count` times from cgroup `app` of host `host` to `target`;
@@ -190,7 +169,7 @@ fn learn_propose_enforce_inventory_topology_and_partial_queries() {
         "proposal:\n{}",
         serde_json::to_string_pretty(&proposal).unwrap_or_default()
     );
-    let listed = cli(&nodes, &lab, 1, &["baseline", "propose", "--zone", "prod"]);
+    let listed = cli(&lab, &nodes, 1, &["baseline", "propose", "--zone", "prod"]);
     println!("stockade baseline propose --zone prod:\n{listed}");
     assert!(
         listed.contains("[1] prod/api/main -> prod/db/main tcp/5432")
@@ -404,8 +383,8 @@ fn learn_propose_enforce_inventory_topology_and_partial_queries() {
     // The picture, drawn by Graphviz through the CLI.
     let svg = dir.path().join("topology.svg");
     cli(
-        &nodes,
         &lab,
+        &nodes,
         1,
         &[
             "topology",

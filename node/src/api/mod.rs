@@ -16,6 +16,7 @@ mod auth;
 mod backup;
 mod baseline;
 mod certs;
+mod compliance;
 mod error;
 mod flows;
 mod inventory;
@@ -69,6 +70,7 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(state::routes())
         .merge(metrics::routes())
         .merge(backup::routes())
+        .merge(compliance::routes())
         .merge(openapi::routes())
 }
 

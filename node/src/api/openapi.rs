@@ -85,6 +85,7 @@ pub mod doc {
         (name = "certificates", description = "This node's certificate and its renewal"),
         (name = "metrics", description = "This node's metrics, for Prometheus"),
         (name = "backup", description = "Backups of the cluster state, and restores"),
+        (name = "compliance", description = "The HIPAA / NIST CSF report of the live cluster"),
         (name = "openapi", description = "This document"),
     )
 )]

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use stockade_compliance::FlowTally;
 use stockade_policy::{FlowFilter, FlowRecord, NodeId};
 use stockade_transport::Bytes;
 use tokio::task::JoinSet;
@@ -47,6 +48,13 @@ pub enum NodeQuery {
     },
     /// Its version and indexes; replies `Result<NodeReport, String>`.
     Report,
+    /// Counts of its flow log for the compliance report; replies
+    /// `Result<FlowTally, String>`.
+    FlowTally {
+        /// Only records last seen at or after this time (ms since the
+        /// Unix epoch).
+        since_ms: u64,
+    },
 }
 
 /// A node that did not answer a cluster-wide query.
@@ -99,6 +107,9 @@ pub fn answer(control: &ControlPlane, request: &[u8]) -> Result<Bytes, String> {
         }
         NodeQuery::RuleHits { since_ms } => serde_json::to_vec(&local_rule_hits(control, since_ms)),
         NodeQuery::Report => serde_json::to_vec(&Ok::<_, String>(local_report(control))),
+        NodeQuery::FlowTally { since_ms } => {
+            serde_json::to_vec(&local_flow_tally(control, since_ms))
+        }
     };
     encoded
         .map(Bytes::from)
@@ -221,4 +232,16 @@ async fn ask<T: DeserializeOwned>(
     };
     serde_json::from_slice::<Result<T, String>>(&reply)
         .map_err(|e| format!("an unreadable answer: {e}"))?
+}
+
+/// This node's own flow log counted for the compliance report, over the
+/// records last seen at or after `since_ms`.
+pub fn local_flow_tally(control: &ControlPlane, since_ms: u64) -> Result<FlowTally, String> {
+    let mut tally = FlowTally::default();
+    if let Some(store) = control.flows() {
+        store
+            .for_each(since_ms, |record| tally.add(record))
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(tally)
 }

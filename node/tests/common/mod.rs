@@ -7,6 +7,7 @@ pub mod browser;
 pub mod capture;
 
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -50,6 +51,43 @@ pub fn call(nodes: &Nodes, host: usize, method: &str, path: &str, body: Option<&
         .expect("curl runs");
     assert_eq!(reply.status, 200, "{method} {path}: {}", reply.body);
     reply.json()
+}
+
+/// Runs `stockade ARGS --api <host's API> --api-token TOKEN` inside host
+/// `host`'s namespace, whatever its outcome.
+pub fn cli_as(lab: &Lab, nodes: &Nodes, host: usize, token: &str, args: &[&str]) -> Output {
+    lab.command(host, BIN)
+        .args(args)
+        .args(["--api", &nodes.api_url(host), "--api-token", token])
+        .output()
+        .expect("run stockade")
+}
+
+/// Runs the `stockade` CLI as the admin inside host `host`'s namespace
+/// against its API; fails the test unless it succeeds. Returns its
+/// standard output.
+pub fn cli(lab: &Lab, nodes: &Nodes, host: usize, args: &[&str]) -> String {
+    let output = cli_as(lab, nodes, host, &nodes.admin_token, args);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "stockade {}: {stdout}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// Waits until hosts `1..=count` serve their admin API.
+pub fn wait_for_apis(nodes: &Nodes, count: usize) {
+    for host in 1..=count {
+        stockade_chaos::nodes::wait_for(&format!("host {host}'s API"), SETTLE, || {
+            let reply = nodes.api(host, "GET", "/v1/status", Some(&nodes.admin_token), None);
+            let up = reply.as_ref().is_ok_and(|r| r.status == 200);
+            (up.then_some(()), format!("{:?}", reply.map(|r| r.body)))
+        })
+        .expect("every node serves its API");
+    }
 }
 
 /// Processes a test started, killed when it ends, passed or not.
