@@ -48,7 +48,7 @@ pub(super) fn alert_delivery(e: &Evidence<'_>) -> Finding {
         }
     }
     if behind > 0 {
-        f.gap(format!("{behind} sinks have alerts still to receive"));
+        f.gap(format!("sinks with alerts still to receive: {behind}"));
     }
     f.judge(alerts.sinks_failing.is_empty() && behind == 0, true)
 }
@@ -59,7 +59,7 @@ pub(super) fn baseline_deviation(e: &Evidence<'_>) -> Finding {
     let (learning, watching) = zones_split(e.state, Mode::Learn);
     let mut f = Finding::new();
     f.fact(format!(
-        "{} baseline edges learned",
+        "baseline edges learned: {}",
         e.state.baseline.edges.len()
     ));
     f.fact(format!(
@@ -91,12 +91,12 @@ pub(super) fn aggregation(e: &Evidence<'_>) -> Finding {
     let raised_by: BTreeSet<_> = e.state.alerts.records.values().map(|a| a.node).collect();
     let mut f = Finding::new();
     f.fact(format!(
-        "{} alerts held, raised by {} nodes, in one replicated log",
+        "alerts held in one replicated log: {}, raised by nodes: {}",
         e.state.alerts.records.len(),
         raised_by.len()
     ));
     f.fact(format!(
-        "flow logs read from {} of {} nodes",
+        "nodes whose flow logs were read: {} of {}",
         e.flows.answered.len(),
         e.flows.answered.len() + e.flows.missing.len()
     ));
@@ -161,11 +161,13 @@ pub(super) fn monitoring(e: &Evidence<'_>) -> Finding {
         f.fact(format!("node {} `{}`: {state}", m.node, m.name));
     }
     f.fact(format!(
-        "{} flows checked at egress in the window, {} refused",
+        "flows checked at egress in the window: {}, of which refused: {}",
         e.flows.tally.flows, e.flows.tally.denied
     ));
     if short > 0 {
-        f.gap(format!("{short} nodes do not monitor their workloads"));
+        f.gap(format!(
+            "nodes that do not monitor their workloads: {short}"
+        ));
     }
     let monitored = e.members.len() - short;
     f.judge(short == 0 && !e.members.is_empty(), monitored > 0)
@@ -184,11 +186,11 @@ pub(super) fn outside_activity(e: &Evidence<'_>) -> Finding {
     let t = &e.flows.tally;
     let mut f = Finding::new();
     f.fact(format!(
-        "{} flows from outside the cluster received in the window, {} refused",
+        "flows from outside the cluster received in the window: {}, of which refused: {}",
         t.from_world, t.from_world_denied
     ));
     f.fact(format!(
-        "{inbound_rules} rules admit addresses outside the cluster"
+        "rules that admit addresses outside the cluster: {inbound_rules}"
     ));
     f.fact(format!(
         "zones refusing unlisted outside callers: {}",

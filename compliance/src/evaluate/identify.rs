@@ -22,13 +22,13 @@ pub(super) fn inventory(e: &Evidence<'_>) -> Finding {
     }
     let mut f = Finding::new();
     f.fact(format!(
-        "{reported} of {members} nodes have reported the processes they run"
+        "nodes that have reported the processes they run: {reported} of {members}"
     ));
     f.fact(format!(
-        "{} workloads: {identified} with a registered identity, {unknown} unknown binaries, {modified} modified binaries",
+        "workloads running: {}, with a registered identity: {identified}, unknown binaries: {unknown}, modified binaries: {modified}",
         identified + unknown + modified
     ));
-    f.fact(format!("{} identities defined", state.identities.len()));
+    f.fact(format!("identities defined: {}", state.identities.len()));
     if reported < members {
         f.gap("some nodes have not reported an inventory yet (a node without a dataplane reports none)");
     }
@@ -48,13 +48,13 @@ pub(super) fn flow_map(e: &Evidence<'_>) -> Finding {
     let flows = &e.flows;
     let mut f = Finding::new();
     f.fact(format!(
-        "flow logs of {} of {} nodes read, over the last {}",
+        "nodes whose flow logs were read: {} of {}, over the last {}",
         flows.answered.len(),
         flows.answered.len() + flows.missing.len(),
         humantime::format_duration(std::time::Duration::from_millis(flows.window_ms))
     ));
     f.fact(format!(
-        "{} flows recorded at egress; {} learned baseline edges",
+        "flows recorded at egress: {}; learned baseline edges: {}",
         flows.tally.flows,
         e.state.baseline.edges.len()
     ));

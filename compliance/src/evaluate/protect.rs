@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use stockade_policy::{Action, Mode, Peer};
+use stockade_policy::{Action, Mode, Peer, WorkloadStatus};
 
 use super::{list, percent, when, workload_zones, zones_split, BACKUP_MAX_AGE_MS};
 use crate::evidence::Evidence;
@@ -18,11 +18,11 @@ pub(super) fn segmentation(e: &Evidence<'_>) -> Finding {
     f.fact(format!("zones enforcing: {}", list(&enforcing)));
     f.fact(format!("zones not enforcing: {}", list(&other)));
     f.fact(format!(
-        "{kernels} of {} nodes enforce the policy in their kernel",
+        "nodes enforcing the policy in their kernel: {kernels} of {}",
         e.members.len()
     ));
     f.fact(format!(
-        "{} flows refused in the window ({} of all)",
+        "flows refused in the window: {} ({} of all)",
         e.flows.tally.denied,
         percent(e.flows.tally.denied, e.flows.tally.flows)
     ));
@@ -44,9 +44,11 @@ pub(super) fn data_in_transit(e: &Evidence<'_>) -> Finding {
     let rules = e.state.rules.values().filter(|r| r.spec.encrypt).count();
     let t = &e.flows.tally;
     let mut f = Finding::new();
-    f.fact(format!("{rules} rules require encryption between nodes"));
     f.fact(format!(
-        "{} of {} allowed cross-node flows between workloads were encrypted ({})",
+        "rules that require encryption between nodes: {rules}"
+    ));
+    f.fact(format!(
+        "allowed cross-node flows between workloads that were encrypted: {} of {} ({})",
         t.cross_node_encrypted,
         t.cross_node,
         percent(t.cross_node_encrypted, t.cross_node)
@@ -79,10 +81,10 @@ pub(super) fn egress(e: &Evidence<'_>) -> Finding {
         list(&enforcing)
     ));
     f.fact(format!(
-        "{cidr_rules} rules allow addresses outside the cluster"
+        "rules that allow addresses outside the cluster: {cidr_rules}"
     ));
     f.fact(format!(
-        "{} allowed flows left the cluster in the window",
+        "allowed flows that left the cluster in the window: {}",
         e.flows.tally.to_world
     ));
     for zone in &other {
@@ -107,16 +109,22 @@ pub(super) fn binary_integrity(e: &Evidence<'_>) -> Finding {
         .values()
         .flat_map(|i| i.workloads.iter().map(move |w| (i.node, w)))
         .filter(|(_, w)| w.is_unknown())
-        .map(|(node, w)| format!("{} on node {node} ({:?})", w.exe, w.status))
+        .map(|(node, w)| {
+            let what = match w.status {
+                WorkloadStatus::ModifiedBinary => "modified",
+                _ => "unknown",
+            };
+            format!("{} on node {node} ({what})", w.exe)
+        })
         .collect();
     let t = &e.flows.tally;
     let mut f = Finding::new();
     f.fact(format!(
-        "{} binaries registered by SHA-256",
+        "binaries registered by SHA-256: {}",
         state.fingerprints.len()
     ));
     f.fact(format!(
-        "{} of {identities} identities are bound to a registered binary",
+        "identities bound to a registered binary: {} of {identities}",
         fingerprinted.len()
     ));
     f.fact(format!(
@@ -128,7 +136,7 @@ pub(super) fn binary_integrity(e: &Evidence<'_>) -> Finding {
         }
     ));
     f.fact(format!(
-        "{} of {} flows from unknown binaries were refused in the window",
+        "flows from unknown binaries refused in the window: {} of {}",
         t.from_unknown_denied, t.from_unknown
     ));
     if state.fingerprints.is_empty() {
@@ -166,7 +174,7 @@ pub(super) fn zone_separation(e: &Evidence<'_>) -> Finding {
     let (learning, _) = zones_split(state, Mode::Learn);
     let mut f = Finding::new();
     f.fact(format!(
-        "{} zones hold workloads: {}",
+        "zones that hold workloads ({}): {}",
         zones.len(),
         list(&zones.iter().copied().collect::<Vec<_>>())
     ));
@@ -209,16 +217,18 @@ pub(super) fn baseline(e: &Evidence<'_>) -> Finding {
         .map(|p| p.rules.len())
         .sum();
     let mut f = Finding::new();
-    f.fact(format!("{} rules in the policy", state.rules.len()));
+    f.fact(format!("rules in the policy: {}", state.rules.len()));
     f.fact(format!(
-        "{} baseline edges learned; {} links snoozed or denied by people",
+        "baseline edges learned: {}; links snoozed or denied by people: {}",
         state.baseline.edges.len(),
         state.baseline.decisions.len()
     ));
-    f.fact(format!("{undecided} proposed rules wait for a decision"));
+    f.fact(format!(
+        "proposed rules waiting for a decision: {undecided}"
+    ));
     if state.baseline.dropped_edges > 0 {
         f.fact(format!(
-            "{} edges were not recorded: the baseline is full",
+            "edges not recorded because the baseline is full: {}",
             state.baseline.dropped_edges
         ));
         f.gap("raise settings.baseline_max_edges");
@@ -247,7 +257,7 @@ pub(super) fn fingerprints_from_ci(e: &Evidence<'_>) -> Finding {
         .collect();
     let mut f = Finding::new();
     f.fact(format!(
-        "{} binaries registered for {} identities",
+        "binaries registered: {}, for identities: {}",
         state.fingerprints.len(),
         bound.len()
     ));
@@ -309,7 +319,7 @@ pub(super) fn audit_records(e: &Evidence<'_>) -> Finding {
         .collect();
     let mut f = Finding::new();
     f.fact(format!(
-        "{} API changes in the audit log (keeps {}; {} older dropped)",
+        "API changes in the audit log: {} (it keeps {}; older ones dropped: {})",
         audit.entries.len(),
         e.state.settings.audit_retention,
         audit.trimmed
@@ -323,7 +333,7 @@ pub(super) fn audit_records(e: &Evidence<'_>) -> Finding {
     }
     f.fact(format!("streamed to sinks: {}", list(&streamed)));
     f.fact(format!(
-        "{} policy versions in the history, each with its author and diff",
+        "policy versions in the history, each with its author and diff: {}",
         e.state.history.versions.len()
     ));
     if streamed.is_empty() {
@@ -350,7 +360,7 @@ pub(super) fn least_functionality(e: &Evidence<'_>) -> Finding {
         .collect();
     let mut f = Finding::new();
     f.fact(format!(
-        "{} allow rules; broad ones (every port, a whole zone, or anywhere): {}",
+        "allow rules: {}; broad ones (every port, a whole zone, or anywhere): {}",
         e.state
             .rules
             .values()
@@ -391,7 +401,7 @@ pub(super) fn control_network(e: &Evidence<'_>) -> Finding {
         }
     ));
     f.fact(format!(
-        "{} nodes, all speaking QUIC with mutual TLS under that CA",
+        "nodes, all speaking QUIC with mutual TLS under that CA: {}",
         e.state.nodes.len()
     ));
     f.fact(format!(

@@ -140,6 +140,10 @@ impl<'a> Cluster<'a> {
             .arg(self.lab.cgroup(host))
             .arg("--pin-dir")
             .arg(self.lab.pin_dir(host))
+            // Whichever node leads backs the cluster up, as production
+            // voters would; the HIPAA report shows the last backup.
+            .arg("--backup-dir")
+            .arg(self.dir.join("backups"))
             .env(
                 "STOCKADE_LOG",
                 std::env::var("STOCKADE_LOG").unwrap_or_else(|_| "info,openraft=warn".into()),

@@ -337,6 +337,7 @@ fn summary(cluster: &Cluster, args: &DemoArgs, took: Duration) -> String {
          \n  Try:            export STOCKADE_API={url} STOCKADE_TOKEN={token}\
          \n                  stockade inventory --unknown; stockade flows action=deny; stockade alerts\
          \n                  stockade topology --level service; stockade baseline propose --zone dev\
+         \n                  stockade report hipaa --format html; stockade audit; stockade policy history\
          \n  Slack messages: {dir}/{SLACK_LOG}\
          \n  Node logs:      {dir}/node1.log, node2.log, node3.log\
          \n  Remove it all:  stockade demo --down\n",
