@@ -292,6 +292,31 @@ fn a_backup_restores_byte_for_byte_and_a_tampered_or_foreign_one_is_refused() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     nodes.admin_token = admin.clone();
     wait_for_durable(&nodes, &[1, 2, 3], &expected);
+    // The old cluster's audit trail came with the backup (the `ops` token
+    // was created there); the restore and the revocation follow it.
+    let audit = call(&nodes, 3, "GET", "/v1/audit?limit=1000", None);
+    let kinds: Vec<&str> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(
+        audit
+            .to_string()
+            .contains("\"token_name\":\"created by stockade init\""),
+        "{audit}"
+    );
+    let created_ops = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .any(|e| e["kind"] == "create_api_token" && e["detail"].to_string().contains("ops"));
+    assert!(created_ops, "the old cluster's entries are kept: {audit}");
+    assert!(
+        kinds.ends_with(&["restore", "revoke_api_token"]),
+        "the restore, then the revocation, follow the old entries: {kinds:?}"
+    );
     // The new cluster's periodic backups are its own, kept apart.
     wait_for("the new cluster's backups", SETTLE, || {
         let prefixes: BTreeSet<String> = files(&backups)
@@ -316,7 +341,11 @@ fn forge(text: &str) -> String {
     let state = lines[2].replace("services/demo", "services/evil");
     let mut header: Value = serde_json::from_str(lines[1]).expect("header");
     header["durable_digest"] = Value::String(hex(state.as_bytes()));
-    let signed = format!("{}\n{}\n{}\n{}\n", lines[0], header, state, lines[3]);
+    // Magic, header, state, audit log, HMAC: everything but the checksum.
+    let signed = format!(
+        "{}\n{}\n{}\n{}\n{}\n",
+        lines[0], header, state, lines[3], lines[4]
+    );
     let sum = hex(signed.as_bytes());
     format!("{signed}sha256 {sum}\n")
 }
