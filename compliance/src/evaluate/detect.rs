@@ -64,9 +64,9 @@ pub(super) fn baseline_deviation(e: &Evidence<'_>) -> Finding {
     ));
     f.fact(format!(
         "zones alerting or enforcing on deviations: {}",
-        list(&watching)
+        list(&watching, ", ")
     ));
-    f.fact(format!("zones still learning: {}", list(&learning)));
+    f.fact(format!("zones still learning: {}", list(&learning, ", ")));
     for zone in &learning {
         f.gap(format!(
             "zone `{zone}` raises no deviation alerts while it learns"
@@ -100,7 +100,7 @@ pub(super) fn aggregation(e: &Evidence<'_>) -> Finding {
         e.flows.answered.len(),
         e.flows.answered.len() + e.flows.missing.len()
     ));
-    f.fact(format!("SIEM sinks: {}", list(&siems)));
+    f.fact(format!("SIEM sinks: {}", list(&siems, ", ")));
     if siems.is_empty() {
         f.gap("add a SIEM sink (syslog/CEF or a JSON webhook)");
     }
@@ -143,34 +143,48 @@ pub(super) fn thresholds(e: &Evidence<'_>) -> Finding {
 /// Met when every member's kernel enforces and its flow log answered.
 pub(super) fn monitoring(e: &Evidence<'_>) -> Finding {
     let mut f = Finding::new();
-    let mut short = 0;
+    let mut versions = BTreeSet::new();
+    let mut short = Vec::new();
     for m in &e.members {
-        let state = match &m.answer {
-            None => "did not answer".to_owned(),
+        let problem = match &m.answer {
+            None => Some("did not answer".to_owned()),
             Some(a) => match (a.dataplane_index, &a.dataplane_error) {
-                (None, _) => "runs no dataplane".to_owned(),
-                (Some(index), None) => format!("kernel enforces policy version {index}"),
-                (Some(index), Some(err)) => {
-                    format!("kernel at version {index}, last update failed: {err}")
+                (None, _) => Some("runs no dataplane".to_owned()),
+                (Some(index), None) => {
+                    versions.insert(index);
+                    None
                 }
+                (Some(index), Some(err)) => Some(format!(
+                    "kernel at version {index}, last update failed: {err}"
+                )),
             },
         };
-        if !m.enforces() {
-            short += 1;
+        if let Some(problem) = problem {
+            short.push(format!("node {} `{}` {problem}", m.node, m.name));
         }
-        f.fact(format!("node {} `{}`: {state}", m.node, m.name));
     }
+    let enforcing = e.members.len() - short.len();
+    let range = match (versions.first(), versions.last()) {
+        (Some(low), Some(high)) if low != high => format!(" (policy versions {low} to {high})"),
+        (Some(version), _) => format!(" (policy version {version})"),
+        _ => String::new(),
+    };
+    f.fact(format!(
+        "nodes whose kernel checks every connection: {enforcing} of {}{range}",
+        e.members.len()
+    ));
+    f.fact(format!("nodes that do not: {}", list(&short, "; ")));
     f.fact(format!(
         "flows checked at egress in the window: {}, of which refused: {}",
         e.flows.tally.flows, e.flows.tally.denied
     ));
-    if short > 0 {
+    if !short.is_empty() {
         f.gap(format!(
-            "nodes that do not monitor their workloads: {short}"
+            "nodes that do not monitor their workloads: {}",
+            short.len()
         ));
     }
-    let monitored = e.members.len() - short;
-    f.judge(short == 0 && !e.members.is_empty(), monitored > 0)
+    f.judge(short.is_empty() && !e.members.is_empty(), enforcing > 0)
 }
 
 /// Met when every workload zone enforces (outside callers are refused
@@ -194,7 +208,7 @@ pub(super) fn outside_activity(e: &Evidence<'_>) -> Finding {
     ));
     f.fact(format!(
         "zones refusing unlisted outside callers: {}",
-        list(&enforcing)
+        list(&enforcing, ", ")
     ));
     for zone in &other {
         f.gap(format!(

@@ -70,11 +70,19 @@ pub(super) fn zones_split(state: &ClusterState, mode: Mode) -> (Vec<&str>, Vec<&
         .partition(|z| state.zones.get(*z).is_some_and(|zone| zone.mode == mode))
 }
 
-pub(super) fn list(items: &[&str]) -> String {
+/// How many items an evidence line names before it only counts the rest.
+const LISTED: usize = 20;
+
+/// `items` joined by `separator`: `none` when empty, and past [`LISTED`]
+/// items, `and N more`, so a large cluster's report stays readable.
+pub(super) fn list<S: AsRef<str>>(items: &[S], separator: &str) -> String {
     if items.is_empty() {
-        "none".into()
-    } else {
-        items.join(", ")
+        return "none".into();
+    }
+    let shown: Vec<&str> = items.iter().take(LISTED).map(AsRef::as_ref).collect();
+    match items.len().saturating_sub(LISTED) {
+        0 => shown.join(separator),
+        more => format!("{}{separator}and {more} more", shown.join(separator)),
     }
 }
 
@@ -96,5 +104,20 @@ pub(super) fn percent(part: u64, whole: u64) -> String {
         "n/a".into()
     } else {
         format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lists_name_twenty_and_count_the_rest() {
+        assert_eq!(list::<&str>(&[], ", "), "none");
+        assert_eq!(list(&["a", "b"], "; "), "a; b");
+        let many: Vec<String> = (0..25).map(|i| format!("z{i}")).collect();
+        let listed = list(&many, ", ");
+        assert!(listed.starts_with("z0, z1, "), "{listed}");
+        assert!(listed.ends_with("z19, and 5 more"), "{listed}");
     }
 }

@@ -15,8 +15,8 @@ pub(super) fn segmentation(e: &Evidence<'_>) -> Finding {
     let (enforcing, other) = zones_split(e.state, Mode::Enforce);
     let kernels = e.members.iter().filter(|m| m.enforces()).count();
     let mut f = Finding::new();
-    f.fact(format!("zones enforcing: {}", list(&enforcing)));
-    f.fact(format!("zones not enforcing: {}", list(&other)));
+    f.fact(format!("zones enforcing: {}", list(&enforcing, ", ")));
+    f.fact(format!("zones not enforcing: {}", list(&other, ", ")));
     f.fact(format!(
         "nodes enforcing the policy in their kernel: {kernels} of {}",
         e.members.len()
@@ -78,7 +78,7 @@ pub(super) fn egress(e: &Evidence<'_>) -> Finding {
     let mut f = Finding::new();
     f.fact(format!(
         "egress is allow-listed in zones: {}",
-        list(&enforcing)
+        list(&enforcing, ", ")
     ));
     f.fact(format!(
         "rules that allow addresses outside the cluster: {cidr_rules}"
@@ -129,11 +129,7 @@ pub(super) fn binary_integrity(e: &Evidence<'_>) -> Finding {
     ));
     f.fact(format!(
         "unknown or modified binaries running: {}",
-        if running_bad.is_empty() {
-            "none".to_owned()
-        } else {
-            running_bad.join("; ")
-        }
+        list(&running_bad, "; ")
     ));
     f.fact(format!(
         "flows from unknown binaries refused in the window: {} of {}",
@@ -176,19 +172,15 @@ pub(super) fn zone_separation(e: &Evidence<'_>) -> Finding {
     f.fact(format!(
         "zones that hold workloads ({}): {}",
         zones.len(),
-        list(&zones.iter().copied().collect::<Vec<_>>())
+        list(&zones.iter().copied().collect::<Vec<_>>(), ", ")
     ));
     f.fact(format!(
         "rules joining two zones: {}",
-        if crossing.is_empty() {
-            "none".to_owned()
-        } else {
-            crossing.join("; ")
-        }
+        list(&crossing, "; ")
     ));
     f.fact(format!(
         "zones still learning (not isolated yet): {}",
-        list(&learning)
+        list(&learning, ", ")
     ));
     if zones.len() < 2 {
         f.gap("put development and production workloads in zones of their own");
@@ -263,11 +255,7 @@ pub(super) fn fingerprints_from_ci(e: &Evidence<'_>) -> Finding {
     ));
     f.fact(format!(
         "identities without a registered binary: {}",
-        if unbound.is_empty() {
-            "none".to_owned()
-        } else {
-            unbound.join(", ")
-        }
+        list(&unbound, ", ")
     ));
     if !unbound.is_empty() {
         f.gap("register each release's binaries from CI (stockade fingerprint)");
@@ -331,7 +319,7 @@ pub(super) fn audit_records(e: &Evidence<'_>) -> Finding {
             when(last.at_ms)
         ));
     }
-    f.fact(format!("streamed to sinks: {}", list(&streamed)));
+    f.fact(format!("streamed to sinks: {}", list(&streamed, ", ")));
     f.fact(format!(
         "policy versions in the history, each with its author and diff: {}",
         e.state.history.versions.len()
@@ -366,15 +354,11 @@ pub(super) fn least_functionality(e: &Evidence<'_>) -> Finding {
             .values()
             .filter(|r| r.spec.action == Action::Allow)
             .count(),
-        if broad.is_empty() {
-            "none".to_owned()
-        } else {
-            broad.join(", ")
-        }
+        list(&broad, ", ")
     ));
     f.fact(format!(
         "zones not enforcing the allow-list: {}",
-        list(&other)
+        list(&other, ", ")
     ));
     if !broad.is_empty() {
         f.gap("narrow the broad rules to the ports and services they need");
