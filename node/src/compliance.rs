@@ -6,8 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use stockade_compliance::{
-    Evidence, FlowEvidence, FlowTally, HipaaReport, MemberAnswer, MemberEvidence, ReportError,
+    Evidence, FlowEvidence, FlowTally, HipaaReport, MemberAnswer, MemberEvidence,
 };
 use stockade_policy::NodeId;
 
@@ -26,7 +27,7 @@ pub const MAX_WINDOW: Duration = Duration::from_secs(90 * 24 * 3600);
 pub async fn make_report(
     control: &Arc<ControlPlane>,
     window: Duration,
-) -> Result<HipaaReport, ReportError> {
+) -> anyhow::Result<HipaaReport> {
     let now_ms = crate::clock::now_ms();
     let since_ms = now_ms.saturating_sub(window.as_millis() as u64);
     let reports = fan_out(control, None, NodeQuery::Report, |control| {
@@ -69,13 +70,20 @@ pub async fn make_report(
         missing: tallies.missing.iter().map(|m| m.node).collect(),
         tally,
     };
-    let evidence = Evidence {
-        state: &state,
-        applied_index,
-        now_ms,
-        node: NodeId(control.raft().id()),
-        members,
-        flows,
-    };
-    HipaaReport::make(&evidence)
+    let node = NodeId(control.raft().id());
+    // Judging proposes rules for every zone: on a large cluster that is
+    // tens of milliseconds of CPU, kept off the async workers.
+    tokio::task::spawn_blocking(move || {
+        HipaaReport::make(&Evidence {
+            state: &state,
+            applied_index,
+            now_ms,
+            node,
+            members,
+            flows,
+        })
+    })
+    .await
+    .context("the report task stopped")?
+    .map_err(anyhow::Error::from)
 }

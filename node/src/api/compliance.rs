@@ -100,7 +100,7 @@ async fn hipaa_report(
     }
     let report = make_report(&app.cluster, window)
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")))?;
     let file_name = |ext: &str| {
         let stamp: String = report
             .generated_at
